@@ -1,0 +1,225 @@
+"""Warnings about a grouping that is valid but probably not what the author meant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import regex
+
+from .errors import MAX_LISTED_NAMES
+
+if TYPE_CHECKING:
+    from .matching import RuleSet
+    from .plan import Assignment, Skipped
+    from .records import ParamRecord
+
+__all__ = ["Finding", "check_plan"]
+
+_NORM_CLASS = regex.compile(r"Norm")
+_NORM_NAME_PART = regex.compile(r"(?i)(?:^|\.)(?:[a-z_]*norm[a-z_0-9]*|bn\d*|ln_?\w*)\.")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One warning about a rule file or the plan it produced.
+
+    Attributes:
+        code: Stable identifier, such as ``layer-gap``.
+        message: What was found, as a sentence.
+        trail: Key trail in the rule file the finding is about, if any.
+        location: ``file:line:column`` of ``trail``, or the file path.
+        hint: How to fix it.
+        names: Parameter names involved, when the finding is about parameters.
+    """
+
+    code: str
+    message: str
+    trail: str = ""
+    location: str = ""
+    hint: str | None = None
+    names: tuple[str, ...] = ()
+
+    def format(self) -> str:
+        """Render the finding as a few lines for a terminal or a log."""
+        where = f"{self.location}: " if self.location else ""
+        about = f"{self.trail}: " if self.trail else ""
+        lines = [f"{where}warning [{self.code}]: {about}{self.message}"]
+        for name in self.names[:MAX_LISTED_NAMES]:
+            lines.append(f"  {name}")
+        if len(self.names) > MAX_LISTED_NAMES:
+            lines.append(f"  ... and {len(self.names) - MAX_LISTED_NAMES} more")
+        if self.hint:
+            lines.append(f"  Hint: {self.hint}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the finding as plain data."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "trail": self.trail,
+            "location": self.location,
+            "hint": self.hint,
+            "names": list(self.names),
+        }
+
+
+def _ranges(ids: Sequence[int]) -> str:
+    parts: list[str] = []
+    start = previous = ids[0]
+    for value in list(ids[1:]) + [None]:
+        if value is not None and value == previous + 1:
+            previous = value
+            continue
+        parts.append(str(start) if start == previous else f"{start}..{previous}")
+        if value is not None:
+            start = previous = value
+    return ", ".join(parts)
+
+
+def _looks_like_norm(record: ParamRecord) -> bool:
+    if record.owner_types:
+        return any(_NORM_CLASS.search(name) for name in record.owner_types)
+    return _NORM_NAME_PART.search(record.name) is not None
+
+
+def _layer_findings(rules: RuleSet, used: set[int], skipped: Sequence[Skipped]) -> list[Finding]:
+    findings = []
+    if used:
+        gaps = [i for i in range(min(used), max(used)) if i not in used]
+        if gaps:
+            findings.append(
+                Finding(
+                    "layer-gap",
+                    f"layer id(s) {_ranges(gaps)} hold no trainable parameter between used "
+                    f"ids {min(used)} and {max(used)}, so the layers above skip a decay step",
+                    "num_layers",
+                    rules.locate("num_layers"),
+                    "check for an off-by-one in the layer of the head or of the last block, "
+                    "or lower num_layers",
+                )
+            )
+        if rules.head_id not in used:
+            findings.append(
+                Finding(
+                    "empty-head",
+                    f"no trainable parameter has the head id {rules.head_id} "
+                    f"(num_layers + 1), so no group gets lr_scale 1.0; the highest id used "
+                    f"is {max(used)}",
+                    "num_layers",
+                    rules.locate("num_layers"),
+                    f"set num_layers to {max(used) - 1} or map the head to `layer: head`",
+                )
+            )
+
+    frozen_only = sorted({item.layer_id for item in skipped if item.layer_id is not None} - used)
+    if frozen_only:
+        findings.append(
+            Finding(
+                "frozen-layers",
+                f"layer id(s) {_ranges(frozen_only)} contributed no trainable parameter: "
+                "all their parameters are frozen",
+                hint="this is expected when a backbone is frozen; no group is emitted for them",
+            )
+        )
+    return findings
+
+
+def _decay_findings(
+    rules: RuleSet, trainable: Sequence[ParamRecord], assignments: Sequence[Assignment]
+) -> list[Finding]:
+    findings = []
+    policy = rules.spec.no_weight_decay
+    for index, (pattern, compiled) in enumerate(rules.no_decay_names):
+        if not any(compiled.search(record.name) for record in trainable):
+            trail = f"no_weight_decay.names[{index}]"
+            findings.append(
+                Finding(
+                    "unused-no-decay-pattern",
+                    f"no_weight_decay pattern {pattern!r} matches no trainable parameter",
+                    trail,
+                    rules.locate(trail),
+                    "MindSpore names norm parameters gamma and beta, not weight and bias; "
+                    "check the spelling against `grouprules explain --format json`",
+                )
+            )
+
+    if policy.cell_types and not any(record.owner_types for record in trainable):
+        findings.append(
+            Finding(
+                "no-owner-types",
+                "no_weight_decay.cell_types is set, but the input carries no owning cell "
+                "types (a parameter dump or a checkpoint), so that test exempts nothing",
+                "no_weight_decay.cell_types",
+                rules.locate("no_weight_decay.cell_types"),
+                "evaluate against the live network (--model) or add name patterns",
+            )
+        )
+
+    decayed = {item.name for item in assignments if item.decay and item.weight_decay > 0}
+    low_rank = [r.name for r in trainable if r.name in decayed and r.rank <= 1]
+    if low_rank:
+        findings.append(
+            Finding(
+                "decayed-low-rank",
+                f"{len(low_rank)} parameter(s) of rank 0 or 1 still get weight decay",
+                "no_weight_decay",
+                rules.locate("no_weight_decay"),
+                "biases and norm scales are usually exempt; add max_rank: 1 or a name pattern",
+                tuple(low_rank),
+            )
+        )
+    norm_owned = [r.name for r in trainable if r.name in decayed and _looks_like_norm(r)]
+    if norm_owned:
+        findings.append(
+            Finding(
+                "decayed-norm",
+                f"{len(norm_owned)} norm parameter(s) still get weight decay",
+                "no_weight_decay",
+                rules.locate("no_weight_decay"),
+                "add the norm cell classes to no_weight_decay.cell_types or their names to "
+                "no_weight_decay.names; a (C, H, W) LayerNorm scale is not rank 1",
+                tuple(norm_owned),
+            )
+        )
+    return findings
+
+
+def check_plan(
+    rules: RuleSet,
+    trainable: Sequence[ParamRecord],
+    assignments: Sequence[Assignment],
+    skipped: Sequence[Skipped],
+    rule_matches: Sequence[int],
+    frozen_matches: Sequence[int],
+) -> list[Finding]:
+    """Return the warnings about a finished grouping.
+
+    Args:
+        rules: The rule set that produced the grouping.
+        trainable: The grouped parameter records, in network order.
+        assignments: Their assignments, in the same order.
+        skipped: Frozen parameters and shared aliases.
+        rule_matches: Trainable parameters placed by each rule.
+        frozen_matches: Frozen parameters matched by each rule.
+
+    Returns:
+        The findings, in a fixed order: layer ids, unused rules, weight decay.
+    """
+    findings = _layer_findings(rules, {item.layer_id for item in assignments}, skipped)
+    for rule, count, frozen in zip(rules.rules, rule_matches, frozen_matches, strict=False):
+        if count == 0:
+            what = "only frozen parameters" if frozen else "no parameter"
+            findings.append(
+                Finding(
+                    "unused-rule",
+                    f"rule {rule.label} ({rule.pattern!r}) places {what}",
+                    rule.trail,
+                    rules.locate(f"{rule.trail}.pattern"),
+                    "an earlier rule may match first, or the module was renamed",
+                )
+            )
+    findings.extend(_decay_findings(rules, trainable, assignments))
+    return findings

@@ -1,0 +1,212 @@
+"""Compiled rules: which rule sets a parameter's layer and whether it is decayed.
+
+Anchoring: a rule's ``pattern`` is matched from the start of the parameter name
+(``regex.match``), so ``head\\.`` matches ``head.dense.weight`` but not
+``backbone.head.weight``; end a pattern with ``$`` to anchor the end as well.
+A ``no_weight_decay.names`` pattern is searched anywhere in the name
+(``regex.search``), so ``\\.bias$`` exempts every bias.
+
+Decay precedence, highest first: the matched rule's ``weight_decay`` flag, then
+``no_weight_decay`` (a name pattern, the rank limit or an owning cell type; any
+one of them exempts the parameter), then the default, which is to decay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import regex
+
+from .errors import RuleEvaluationError
+from .expressions import LayerExpression
+from .records import ParamRecord
+from .schema import RuleFile
+
+__all__ = ["MATCH_TIMEOUT_SECONDS", "CompiledRule", "DecayDecision", "RuleSet"]
+
+#: Longest time one pattern may spend on one parameter name, in seconds.
+MATCH_TIMEOUT_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready to match names.
+
+    Attributes:
+        index: Position of the rule in the file, from 0.
+        label: The rule's ``name``, or ``rules[<index>]`` when it has none.
+        pattern: The pattern as written.
+        compiled: The compiled pattern.
+        layer: A fixed layer id, or an expression over the pattern's captures.
+        weight_decay: The rule's decay override, if any.
+        lr_mult: Factor on the lr of matched parameters.
+        wd_mult: Factor on the weight decay of matched parameters.
+    """
+
+    index: int
+    label: str
+    pattern: str
+    compiled: regex.Pattern[str]
+    layer: int | LayerExpression
+    weight_decay: bool | None
+    lr_mult: float
+    wd_mult: float
+
+    @property
+    def trail(self) -> str:
+        """Key trail of the rule in its file, such as ``rules[3]``."""
+        return f"rules[{self.index}]"
+
+    def match(self, name: str, source: str) -> regex.Match[str] | None:
+        """Match ``name`` from its start.
+
+        Raises:
+            RuleEvaluationError: The match ran longer than
+                :data:`MATCH_TIMEOUT_SECONDS`.
+        """
+        try:
+            return self.compiled.match(name, timeout=MATCH_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise RuleEvaluationError(
+                f"{source}: {self.trail}.pattern ({self.label}): matching {self.pattern!r} "
+                f"against parameter {name!r} took longer than {MATCH_TIMEOUT_SECONDS} s.\n"
+                "  Hint: the pattern backtracks catastrophically; remove nested repeats "
+                "such as (a+)+ or use a possessive or atomic group."
+            ) from None
+
+    def layer_id(self, match: regex.Match[str], num_layers: int, source: str) -> int:
+        """Compute the layer id of the parameter that ``match`` matched.
+
+        Raises:
+            RuleEvaluationError: A capture is not an integer, the expression
+                divides by zero or the id lies outside ``0..num_layers + 1``.
+        """
+        if isinstance(self.layer, int):
+            return self.layer
+
+        name = match.string
+        env = {"num_layers": num_layers, "head": num_layers + 1}
+        for capture in self.layer.names - env.keys():
+            text = match.group(capture)
+            if text is None or not text.isdigit():
+                raise RuleEvaluationError(
+                    f"{source}: {self.trail}.layer ({self.label}): capture {capture!r} is "
+                    f"{text!r} for parameter {name!r}, not an integer.\n"
+                    f"  Hint: restrict the capture to digits, as in (?P<{capture}>\\d+)."
+                )
+            env[capture] = int(text)
+        try:
+            layer_id = self.layer.evaluate(env)
+        except ZeroDivisionError:
+            raise RuleEvaluationError(
+                f"{source}: {self.trail}.layer ({self.label}): {self.layer.source!r} divides "
+                f"by zero for parameter {name!r} (captures {env}).\n"
+                "  Hint: guard the divisor, for example with max(1, ...)."
+            ) from None
+
+        if not 0 <= layer_id <= num_layers + 1:
+            raise RuleEvaluationError(
+                f"{source}: {self.trail}.layer ({self.label}): {self.layer.source!r} gives "
+                f"layer id {layer_id} for parameter {name!r}, outside 0..{num_layers + 1}.\n"
+                f"  Hint: raise num_layers or bound the expression, for example "
+                f"min({self.layer.source}, head)."
+            )
+        return layer_id
+
+
+@dataclass(frozen=True)
+class DecayDecision:
+    """Whether one parameter is decayed, and what decided it.
+
+    Attributes:
+        decay: ``True`` when the parameter gets weight decay.
+        reason: The key trail of the setting that decided, such as
+            ``no_weight_decay.names[0]``, or ``default``.
+    """
+
+    decay: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A loaded, validated and compiled rule file.
+
+    Build one with :func:`grouprules.load_rules`.
+
+    Attributes:
+        spec: The validated rule file.
+        source: The file path, or ``<string>`` for text.
+        rules: The compiled rules, in file order.
+        no_decay_names: ``(pattern, compiled)`` for each ``no_weight_decay.names``.
+        positions: ``(line, column)`` of each key trail in the file, 1-based.
+    """
+
+    spec: RuleFile
+    source: str
+    rules: tuple[CompiledRule, ...]
+    no_decay_names: tuple[tuple[str, regex.Pattern[str]], ...]
+    positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def num_layers(self) -> int:
+        """The decay depth L."""
+        return self.spec.num_layers
+
+    @property
+    def head_id(self) -> int:
+        """The head's layer id, ``num_layers + 1``."""
+        return self.spec.num_layers + 1
+
+    def locate(self, trail: str) -> str:
+        """Return ``file:line:column`` for ``trail``, or the nearest enclosing key found."""
+        probe = trail
+        while probe:
+            if probe in self.positions:
+                line, column = self.positions[probe]
+                return f"{self.source}:{line}:{column}"
+            cut = max(probe.rfind("."), probe.rfind("["))
+            probe = probe[:cut] if cut > 0 else ""
+        return self.source
+
+    def first_match(self, name: str) -> tuple[CompiledRule, regex.Match[str]] | None:
+        """Return the first rule whose pattern matches ``name``, with its match."""
+        for rule in self.rules:
+            match = rule.match(name, self.source)
+            if match is not None:
+                return rule, match
+        return None
+
+    def decide_decay(self, record: ParamRecord, rule: CompiledRule) -> DecayDecision:
+        """Decide whether ``record``, matched by ``rule``, gets weight decay."""
+        if rule.weight_decay is not None:
+            return DecayDecision(rule.weight_decay, f"{rule.trail}.weight_decay")
+
+        policy = self.spec.no_weight_decay
+        for index, (pattern, compiled) in enumerate(self.no_decay_names):
+            try:
+                found = compiled.search(record.name, timeout=MATCH_TIMEOUT_SECONDS)
+            except TimeoutError:
+                raise RuleEvaluationError(
+                    f"{self.source}: no_weight_decay.names[{index}]: searching {pattern!r} in "
+                    f"parameter {record.name!r} took longer than {MATCH_TIMEOUT_SECONDS} s.\n"
+                    "  Hint: the pattern backtracks catastrophically; remove nested repeats "
+                    "such as (a+)+."
+                ) from None
+            if found is not None:
+                return DecayDecision(False, f"no_weight_decay.names[{index}]")
+        if policy.max_rank is not None and len(record.shape) <= policy.max_rank:
+            return DecayDecision(False, "no_weight_decay.max_rank")
+        for index, cell_type in enumerate(policy.cell_types):
+            if cell_type in record.owner_types:
+                return DecayDecision(False, f"no_weight_decay.cell_types[{index}]")
+        return DecayDecision(True, "default")
+
+
+def describe_anchoring() -> str:
+    """Return one sentence on how patterns are anchored, for reports."""
+    return (
+        "rule patterns match from the start of the name (regex.match; add $ to anchor the end); "
+        "no_weight_decay.names patterns match anywhere in the name (regex.search)"
+    )
