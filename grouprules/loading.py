@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from .errors import Problem, RuleFileError
 from .expressions import parse_layer_expression
 from .matching import CompiledRule, RuleSet
+from .packs import resolve_rules
 from .schema import HEAD, SCHEMA_VERSION, Expect, NoWeightDecay, Rule, RuleFile
 
 if sys.version_info >= (3, 11):
@@ -584,14 +585,16 @@ def load_rules(path: str | Path) -> RuleSet:
     """Read, validate and compile a rule file.
 
     Args:
-        path: A ``.yaml``, ``.yml`` or ``.toml`` file.
+        path: A ``.yaml``, ``.yml`` or ``.toml`` file, or the name of a bundled
+            pack (``convnext``) when no such file exists.
 
     Returns:
-        The compiled rule set, with :attr:`RuleSet.source` set to ``path``.
+        The compiled rule set, with :attr:`RuleSet.source` set to the path read.
 
     Raises:
         RuleFileError: The file cannot be read or is not a valid rule file.
     """
+    path = resolve_rules(path)
     file = str(path)
     try:
         with open(path, "rb") as handle:

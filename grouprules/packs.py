@@ -1,0 +1,77 @@
+"""Bundled rule packs: the files in the repository's ``rules/`` folder.
+
+A wheel installs them as the ``grouprules._packs`` package; in a source
+checkout (or an editable install) they are read from ``rules/`` beside the
+package, so a pack is found by name either way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import Problem, RuleFileError
+
+__all__ = ["list_packs", "resolve_rules", "rules_path"]
+
+_SUFFIXES = (".yaml", ".yml", ".toml")
+
+
+def _pack_folder() -> Path:
+    package = Path(__file__).resolve().parent
+    installed = package / "_packs"
+    return installed if installed.is_dir() else package.parent / "rules"
+
+
+def list_packs() -> list[str]:
+    """Return the names of the bundled packs, sorted.
+
+    Example:
+        >>> "convnext" in list_packs()
+        True
+    """
+    return sorted(path.stem for path in _pack_folder().iterdir() if path.suffix in _SUFFIXES)
+
+
+def rules_path(name: str) -> Path:
+    """Return the path of the bundled pack ``name``.
+
+    Args:
+        name: A pack name as :func:`list_packs` returns it, such as ``convnext``.
+
+    Returns:
+        The pack's file.
+
+    Raises:
+        RuleFileError: No pack has that name.
+
+    Example:
+        >>> rules_path("convnext").name
+        'convnext.yaml'
+    """
+    folder = _pack_folder()
+    for suffix in _SUFFIXES:
+        candidate = folder / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise RuleFileError(
+        [
+            Problem(
+                f"no bundled rule pack is named {name!r}",
+                name,
+                expected="one of: " + ", ".join(list_packs()),
+                hint="run `grouprules list-rules`, or give the path of a rule file",
+            )
+        ]
+    )
+
+
+def resolve_rules(spec: str | Path) -> Path:
+    """Return ``spec`` as a path: an existing file, or else a bundled pack name.
+
+    A plain name with no folder and no suffix that is not an existing file is
+    looked up among the bundled packs.
+    """
+    path = Path(spec)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path
+    return rules_path(str(spec))

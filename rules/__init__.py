@@ -1,0 +1,1 @@
+"""Bundled rule packs, one file per architecture, installed as ``grouprules._packs``."""
