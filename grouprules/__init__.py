@@ -35,6 +35,7 @@ from .errors import (
 from .findings import Finding
 from .loading import load_rules, loads_rules
 from .matching import RuleSet
+from .packs import list_packs, rules_path
 from .plan import Assignment, Group, Plan, Skipped
 from .records import ParamRecord
 from .scales import lr_scale
@@ -59,10 +60,12 @@ __all__ = [
     "Skipped",
     "UnmatchedParametersError",
     "__version__",
+    "list_packs",
     "load_rules",
     "loads_rules",
     "lr_scale",
     "make_plan",
     "parse_dump",
     "read_dump",
+    "rules_path",
 ]
