@@ -23,10 +23,13 @@ Example:
 from .dump import DumpError, parse_dump, read_dump
 from .engine import make_plan
 from .errors import (
+    ArgumentError,
+    CheckpointError,
     EmissionError,
     ExpectationError,
     GroupRulesError,
     NoTrainableParametersError,
+    ParameterRecordError,
     Problem,
     RuleEvaluationError,
     RuleFileError,
@@ -43,6 +46,8 @@ from .scales import lr_scale
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentError",
+    "CheckpointError",
     "Assignment",
     "DumpError",
     "EmissionError",
@@ -51,6 +56,7 @@ __all__ = [
     "Group",
     "GroupRulesError",
     "NoTrainableParametersError",
+    "ParameterRecordError",
     "ParamRecord",
     "Plan",
     "Problem",

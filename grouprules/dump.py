@@ -37,11 +37,17 @@ class DumpError(GroupRulesError):
     """A parameter dump line could not be read."""
 
 
-def _parse_shape(text: str) -> tuple[int, ...]:
+def _parse_shape(text: str) -> tuple[int, ...] | None:
+    """Return the sizes in ``text``, or ``None`` when one is not a whole number."""
     inner = text.strip("()[] ")
     if not inner:
         return ()
-    parts = [part for part in regex.split(r"[,x]\s*", inner) if part.strip()]
+    parts = [part.strip() for part in regex.split(r"[,x]", inner)]
+    if parts[-1] == "":
+        # A one-element tuple is written (10,).
+        parts.pop()
+    if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
+        return None
     return tuple(int(part) for part in parts)
 
 
@@ -83,10 +89,18 @@ def parse_dump(text: str, source: str = "<string>") -> list[ParamRecord]:
                 f"{source}:{number}: parameter {name!r} is listed twice (first on line "
                 f"{seen[name]})\n  Hint: remove the duplicate line."
             )
+        shape = _parse_shape(match.group("shape"))
+        if shape is None:
+            raise DumpError(
+                f"{source}:{number}: parameter {name!r} has shape {match.group('shape')[:60]!r}, "
+                "which is not a list of whole numbers\n"
+                "  expected: sizes such as (768, 3, 16, 16), [768, 3] or 768x3\n"
+                "  Hint: copy the shape as MindSpore prints it."
+            )
         seen[name] = number
         grad = match.group("grad")
         trainable = grad not in ("False", "frozen")
-        records.append(ParamRecord(name, _parse_shape(match.group("shape")), (), trainable))
+        records.append(ParamRecord(name, shape, (), trainable))
     return records
 
 

@@ -6,9 +6,16 @@ leaves out (frozen parameters, shared aliases) comes back in the plan as data.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable
 
-from .errors import ExpectationError, NoTrainableParametersError, UnmatchedParametersError
+from .errors import (
+    ArgumentError,
+    ExpectationError,
+    NoTrainableParametersError,
+    ParameterRecordError,
+    UnmatchedParametersError,
+)
 from .findings import check_plan
 from .matching import RuleSet
 from .plan import Assignment, Group, Plan, Skipped
@@ -18,12 +25,19 @@ from .scales import lr_scales
 __all__ = ["make_plan"]
 
 
+def _format_mult(value: float) -> str:
+    # The short form where it reads back exactly, so that two multipliers that
+    # differ only past six digits still give two group names.
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
 def _group_name(layer_id: int, decay: bool, lr_mult: float, wd_mult: float) -> str:
     name = f"layer_{layer_id}_{'decay' if decay else 'no_decay'}"
     if lr_mult != 1.0:
-        name += f"_lrx{lr_mult:g}"
+        name += f"_lrx{_format_mult(lr_mult)}"
     if decay and wd_mult != 1.0:
-        name += f"_wdx{wd_mult:g}"
+        name += f"_wdx{_format_mult(wd_mult)}"
     return name
 
 
@@ -37,9 +51,15 @@ def _split_records(
     seen_names: set[str] = set()
     for record in records:
         if record.name in seen_names:
-            raise ValueError(
-                f"parameter name {record.name!r} appears twice in the records; names must "
-                "be unique (give shared parameters one record each with the same identity)"
+            raise ParameterRecordError(
+                f"parameter name {record.name!r} appears twice in the records.\n"
+                "  Hint: names must be unique; give a shared parameter one record per name, "
+                "each with the same identity."
+            )
+        if any(size < 0 for size in record.shape):
+            raise ParameterRecordError(
+                f"parameter {record.name!r} has shape {record.shape}, with a negative size.\n"
+                "  Hint: sizes are the parameter's dimensions, each 0 or more."
             )
         seen_names.add(record.name)
         if record.identity is not None:
@@ -59,7 +79,7 @@ def _frozen_skips(rules: RuleSet, frozen: list[ParamRecord], counts: list[int]) 
         if found is not None:
             rule, match = found
             counts[rule.index] += 1
-            layer_id = rule.layer_id(match, rules.num_layers, rules.source)
+            layer_id = rule.layer_id(match, rules.num_layers)
         skipped.append(Skipped(record.name, "frozen", layer_id))
     return skipped
 
@@ -116,8 +136,9 @@ def make_plan(
         NoTrainableParametersError: No parameter is trainable.
         RuleEvaluationError: A layer expression fails for some parameter.
         ExpectationError: The plan differs from the ``expect`` block.
-        ValueError: ``layer_decay`` or ``weight_decay`` is out of range, or two
-            records share a name.
+        ArgumentError: ``layer_decay`` or ``weight_decay`` is out of range.
+        ParameterRecordError: Two records share a name, or a shape has a
+            negative size.
 
     Example:
         >>> from grouprules import ParamRecord, loads_rules, make_plan
@@ -146,9 +167,9 @@ def make_plan(
     decay_factor = spec.layer_decay if layer_decay is None else float(layer_decay)
     base_weight_decay = spec.weight_decay if weight_decay is None else float(weight_decay)
     if not 0.0 < decay_factor <= 1.0:
-        raise ValueError(f"layer_decay must be in (0, 1], got {decay_factor}")
-    if base_weight_decay < 0.0:
-        raise ValueError(f"weight_decay must be >= 0, got {base_weight_decay}")
+        raise ArgumentError(f"layer_decay must be in (0, 1], got {decay_factor}")
+    if not (math.isfinite(base_weight_decay) and base_weight_decay >= 0.0):
+        raise ArgumentError(f"weight_decay must be finite and >= 0, got {base_weight_decay}")
 
     trainable, frozen, shared = _split_records(records)
     if not trainable:
@@ -170,7 +191,7 @@ def make_plan(
             continue
         rule, match = found
         counts[rule.index] += 1
-        layer_id = rule.layer_id(match, rules.num_layers, rules.source)
+        layer_id = rule.layer_id(match, rules.num_layers)
         decision = rules.decide_decay(record, rule)
         assignments.append(
             Assignment(
@@ -213,6 +234,8 @@ def make_plan(
 
 def _build_groups(assignments: list[Assignment], records: list[ParamRecord]) -> tuple[Group, ...]:
     numel = {record.name: record.numel for record in records}
+    # A group name encodes layer id, decay, lr_mult and wd_mult exactly (see
+    # _format_mult), so equal names mean equal settings.
     members: dict[str, list[Assignment]] = {}
     for assignment in assignments:
         members.setdefault(assignment.group, []).append(assignment)

@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ArgumentError",
+    "CheckpointError",
     "EmissionError",
     "ExpectationError",
     "GroupRulesError",
     "NoTrainableParametersError",
+    "ParameterRecordError",
     "Problem",
     "RuleEvaluationError",
     "RuleFileError",
@@ -24,6 +27,8 @@ __all__ = [
 
 #: How many parameter names an error lists before it switches to a count.
 MAX_LISTED_NAMES = 20
+#: How many problems a :class:`RuleFileError` message lists before it switches to a count.
+MAX_LISTED_PROBLEMS = 50
 
 
 class GroupRulesError(ValueError):
@@ -90,15 +95,56 @@ class RuleFileError(GroupRulesError):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
-        super().__init__("\n".join(problem.format() for problem in self.problems))
+        listed = [problem.format() for problem in self.problems[:MAX_LISTED_PROBLEMS]]
+        more = len(self.problems) - MAX_LISTED_PROBLEMS
+        if more > 0:
+            listed.append(f"... and {more} more problem(s); fix the ones above first")
+        super().__init__("\n".join(listed))
 
 
 class RuleEvaluationError(GroupRulesError):
     """A rule failed while it was applied to one parameter.
 
-    Raised for a layer expression that divides by zero, a layer id outside
-    ``0..num_layers + 1`` or a pattern that exceeds the match timeout.
+    Raised for a layer expression that divides by zero or gives a layer id
+    outside ``0..num_layers + 1``, a capture that is not an integer, or a
+    pattern that exceeds the match timeout. The message starts with
+    ``file:line:column: <trail> (<rule>):``.
+
+    Attributes:
+        reason: What failed, as a sentence.
+        source: The rule file.
+        line: 1-based line of the rule's key in the file, if known.
+        column: 1-based column, if known.
+        trail: Key trail of the setting that failed, such as ``rules[3].layer``.
+        rule: Label of the rule, or ``None`` for a ``no_weight_decay`` pattern.
+        parameter: The parameter name being evaluated.
+        hint: How to fix it.
     """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        source: str,
+        trail: str,
+        parameter: str,
+        rule: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.source = source
+        self.line = line
+        self.column = column
+        self.trail = trail
+        self.rule = rule
+        self.parameter = parameter
+        self.hint = hint
+        location = Problem(reason, source, line, column).location
+        about = f"{trail} ({rule})" if rule else trail
+        tail = f"\n  Hint: {hint}" if hint else ""
+        super().__init__(f"{location}: {about}: {reason}{tail}")
 
 
 class UnmatchedParametersError(GroupRulesError):
@@ -125,6 +171,21 @@ class NoTrainableParametersError(GroupRulesError):
     """The network has no trainable parameter, so there is nothing to group."""
 
 
+class ParameterRecordError(GroupRulesError):
+    """The parameter records cannot be grouped.
+
+    Raised when two records share a name or a shape contains a negative size.
+    """
+
+
+class ArgumentError(GroupRulesError):
+    """An argument of a grouprules function is invalid.
+
+    Raised, for example, for a ``layer_decay`` override outside (0, 1] or a
+    ``weight_decay`` override that is negative or not finite.
+    """
+
+
 class ExpectationError(GroupRulesError):
     """The plan differs from the rule file's ``expect`` block.
 
@@ -138,9 +199,15 @@ class ExpectationError(GroupRulesError):
         super().__init__(
             f"{source}: the plan does not meet the rule file's expect block:\n{body}\n"
             "  Hint: the network's parameter names may have changed; run "
-            "`grouprules explain` to see the groups, then fix the rules or the expect block."
+            "`grouprules explain` to see the groups, then fix the rules or the expect block. "
+            "For another configuration of the same architecture, skip the block with "
+            "--no-expect (check_expect=False in Python)."
         )
 
 
 class EmissionError(GroupRulesError):
     """The groups could not be turned into arguments that MindSpore accepts."""
+
+
+class CheckpointError(GroupRulesError):
+    """A checkpoint file could not be read."""

@@ -35,15 +35,23 @@ _FUNCTIONS = ("min", "max")
 _TOKEN = regex.compile(r"\s*(?:(?P<int>\d+)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<op>//|[-+*%(),]))")
 
 
+_GRAMMAR_HINT = (
+    "use integers, the pattern's named captures, + - * // %, min(), max() and "
+    "parentheses, as in '3 + block // 3'"
+)
+
+
 class ExpressionSyntaxError(ValueError):
-    """A layer expression does not follow the grammar.
+    """A layer expression does not follow the grammar or exceeds a limit.
 
     Attributes:
         position: 0-based character offset of the error in the expression.
+        hint: How to fix it.
     """
 
-    def __init__(self, message: str, position: int) -> None:
+    def __init__(self, message: str, position: int, hint: str = _GRAMMAR_HINT) -> None:
         self.position = position
+        self.hint = hint
         super().__init__(message)
 
 
@@ -148,7 +156,9 @@ class _Parser:
         self.depth += 1
         if self.depth > MAX_EXPRESSION_DEPTH:
             raise ExpressionSyntaxError(
-                f"expression nests deeper than {MAX_EXPRESSION_DEPTH} levels", position
+                f"expression nests deeper than {MAX_EXPRESSION_DEPTH} levels",
+                position,
+                "remove redundant parentheses and minus signs",
             )
 
     def _unary(self) -> _Node:
@@ -166,7 +176,9 @@ class _Parser:
         if kind == "int":
             if len(value) > MAX_LITERAL_DIGITS:
                 raise ExpressionSyntaxError(
-                    f"integer literal longer than {MAX_LITERAL_DIGITS} digits", position
+                    f"integer literal longer than {MAX_LITERAL_DIGITS} digits",
+                    position,
+                    "layer ids are small integers; check the number",
                 )
             return _Int(int(value))
         if kind == "name":
@@ -289,7 +301,9 @@ def parse_layer_expression(text: str) -> LayerExpression:
     """
     if len(text) > MAX_EXPRESSION_LENGTH:
         raise ExpressionSyntaxError(
-            f"expression is {len(text)} characters long, more than {MAX_EXPRESSION_LENGTH}", 0
+            f"expression is {len(text)} characters long, more than {MAX_EXPRESSION_LENGTH}",
+            0,
+            "a layer id needs only a short expression over one or two captures",
         )
     if not text.strip():
         raise ExpressionSyntaxError("expression is empty", 0)

@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 __all__ = ["Finding", "check_plan"]
 
 _NORM_CLASS = regex.compile(r"Norm")
-_NORM_NAME_PART = regex.compile(r"(?i)(?:^|\.)(?:[a-z_]*norm[a-z_0-9]*|bn\d*|ln_?\w*)\.")
+# A name segment such as norm1, layer_norm, LayerNorm, input_layernorm, norm_out, bn1,
+# ln_f; "enormous" or "normal" is not one.
+_NORM_NAME_PART = regex.compile(
+    r"(?i)(?:^|\.)(?:(?:[a-z0-9]*_)*[a-z]*norm(?:_?\d+)?(?:_[a-z0-9]+)*|bn\d*|ln(?:_?[a-z0-9]+)?)\."
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,10 @@ def _looks_like_norm(record: ParamRecord) -> bool:
 
 def _layer_findings(rules: RuleSet, used: set[int], skipped: Sequence[Skipped]) -> list[Finding]:
     findings = []
+    frozen_ids = {item.layer_id for item in skipped if item.layer_id is not None}
     if used:
-        gaps = [i for i in range(min(used), max(used)) if i not in used]
+        # Ids whose parameters are all frozen are reported as frozen-layers instead.
+        gaps = [i for i in range(min(used), max(used)) if i not in used and i not in frozen_ids]
         if gaps:
             findings.append(
                 Finding(
@@ -102,19 +108,20 @@ def _layer_findings(rules: RuleSet, used: set[int], skipped: Sequence[Skipped]) 
                 )
             )
         if rules.head_id not in used:
+            frozen_head = " (its parameters are all frozen)" if rules.head_id in frozen_ids else ""
             findings.append(
                 Finding(
                     "empty-head",
                     f"no trainable parameter has the head id {rules.head_id} "
-                    f"(num_layers + 1), so no group gets lr_scale 1.0; the highest id used "
-                    f"is {max(used)}",
+                    f"(num_layers + 1){frozen_head}, so no group gets lr_scale 1.0; the "
+                    f"highest id used is {max(used)}",
                     "num_layers",
                     rules.locate("num_layers"),
                     f"set num_layers to {max(used) - 1} or map the head to `layer: head`",
                 )
             )
 
-    frozen_only = sorted({item.layer_id for item in skipped if item.layer_id is not None} - used)
+    frozen_only = sorted(frozen_ids - used)
     if frozen_only:
         findings.append(
             Finding(
@@ -127,13 +134,27 @@ def _layer_findings(rules: RuleSet, used: set[int], skipped: Sequence[Skipped]) 
     return findings
 
 
+def _unused_pattern_hint(pattern: str) -> str:
+    if "weight" in pattern or "bias" in pattern:
+        return (
+            "MindSpore names norm parameters gamma and beta, not weight and bias; check the "
+            "spelling against `grouprules explain --format json`"
+        )
+    return "check the spelling against `grouprules explain --format json`"
+
+
+def _norm_classes(owner_types: set[str]) -> str:
+    found = sorted(name for name in owner_types if _NORM_CLASS.search(name))
+    return ", ".join(found) if found else "none"
+
+
 def _decay_findings(
     rules: RuleSet, trainable: Sequence[ParamRecord], assignments: Sequence[Assignment]
 ) -> list[Finding]:
     findings = []
     policy = rules.spec.no_weight_decay
-    for index, (pattern, compiled) in enumerate(rules.no_decay_names):
-        if not any(compiled.search(record.name) for record in trainable):
+    for index, (pattern, _) in enumerate(rules.no_decay_names):
+        if not any(rules.no_decay_name_matches(index, record.name) for record in trainable):
             trail = f"no_weight_decay.names[{index}]"
             findings.append(
                 Finding(
@@ -141,8 +162,23 @@ def _decay_findings(
                     f"no_weight_decay pattern {pattern!r} matches no trainable parameter",
                     trail,
                     rules.locate(trail),
-                    "MindSpore names norm parameters gamma and beta, not weight and bias; "
-                    "check the spelling against `grouprules explain --format json`",
+                    _unused_pattern_hint(pattern),
+                )
+            )
+
+    owner_types = {name for record in trainable for name in record.owner_types}
+    for index, cell_type in enumerate(policy.cell_types):
+        if owner_types and cell_type not in owner_types:
+            trail = f"no_weight_decay.cell_types[{index}]"
+            findings.append(
+                Finding(
+                    "unused-no-decay-cell-type",
+                    f"no trainable parameter is owned by a cell of class {cell_type!r} "
+                    "or of a subclass of it",
+                    trail,
+                    rules.locate(trail),
+                    "check the class name's spelling and case; norm classes owning parameters "
+                    f"here: {_norm_classes(owner_types)}",
                 )
             )
 

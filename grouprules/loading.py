@@ -1,48 +1,54 @@
-"""Reading rule files: YAML or TOML text to a compiled :class:`RuleSet`.
+"""Loading rule files: YAML or TOML text to a compiled :class:`RuleSet`.
 
-Rule files are untrusted input. YAML is read with PyYAML's safe loader, so no
-tag constructs an object, and the tree is rebuilt here with limits on file size,
-nesting depth and the number of values (which bounds YAML alias expansion).
-Duplicate keys are errors. Every problem found is reported with
-``file:line:column``, the key trail, the value, what was expected and a hint.
-TOML carries no positions in the standard parser, so lines are found by
-scanning the text for table headers and keys, and fall back to the key trail.
+The steps run in order, and each stops at its first failing step with every
+problem that step found:
+
+1. size and UTF-8 decoding, then YAML or TOML syntax (:mod:`grouprules.documents`,
+   which reads untrusted files safely and with bounded cost);
+2. ``schema_version``, checked before anything else so that a file written for
+   another version gets one clear error rather than many;
+3. the schema (:mod:`grouprules.schema`): unknown keys (with a did-you-mean),
+   types, ranges, patterns and layer expression syntax;
+4. checks that span keys: layer ids within ``0..num_layers + 1``, layer
+   expressions that read only the pattern's captures, unique rule names.
+
+Every problem carries ``file:line:column`` (TOML may fall back to the nearest
+key found), the key trail such as ``rules[3].layer``, the value, what was
+expected and a hint.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import regex
-import yaml
 from pydantic import ValidationError
 
-from .errors import Problem, RuleFileError
-from .expressions import parse_layer_expression
+from .documents import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_VALUES,
+    Positions,
+    decode,
+    oversize_problem,
+    parse_toml,
+    parse_yaml,
+)
+from .errors import ArgumentError, Problem, RuleFileError
+from .expressions import LayerExpression, parse_layer_expression
 from .matching import CompiledRule, RuleSet
 from .packs import resolve_rules
+from .patterns import compile_pattern
 from .schema import HEAD, SCHEMA_VERSION, Expect, NoWeightDecay, Rule, RuleFile
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python < 3.11
-    import tomli as tomllib
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_VALUES", "load_rules", "loads_rules"]
 
-#: Largest rule file accepted, in bytes.
-MAX_FILE_BYTES = 1_048_576
-#: Deepest nesting of mappings and lists accepted.
-MAX_DEPTH = 32
-#: Most values (scalars, mappings and lists, aliases counted each time used) accepted.
-MAX_VALUES = 100_000
-
-_Positions = dict[str, tuple[int, int]]
+#: Names a layer expression may read besides the pattern's captures.
+RESERVED_NAMES = frozenset({"num_layers", HEAD})
 
 _FIELDS_BY_MODEL: dict[str, tuple[str, ...]] = {
     "": tuple(RuleFile.model_fields),
@@ -59,34 +65,15 @@ _EXPECTED_BY_ERROR_TYPE = {
     "list_type": "a list",
     "dict_type": "a mapping",
     "model_type": "a mapping",
+    "finite_number": "a finite number",
     "literal_error": f"schema_version: {SCHEMA_VERSION}",
-    "greater_than": "a larger number",
-    "greater_than_equal": "a larger number",
-    "less_than_equal": "a smaller number",
     "too_short": "at least one entry",
 }
 
-
-class _SafeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that also reads ``1e-5`` as a float.
-
-    YAML 1.1 requires a dot in a float, so PyYAML reads ``1e-5`` as a string;
-    rule files write weight decays that way, so this loader accepts it.
-    """
-
-
-_SafeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    regex.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+][0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        regex.X,
-    ),
-    list("-+0123456789."),
-)
+_HINT_BY_ERROR_TYPE = {
+    "too_short": "add at least one entry",
+    "finite_number": "write a finite number; .inf and .nan are not allowed",
+}
 
 
 def _format_trail(loc: Iterable[str | int]) -> str:
@@ -104,291 +91,75 @@ def _short_repr(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class _YamlTree:
-    """Rebuilds PyYAML's node tree as plain data and records where each key sits."""
-
-    def __init__(self, loader: _SafeLoader, file: str) -> None:
-        self.loader = loader
-        self.file = file
-        self.positions: _Positions = {}
-        self.problems: list[Problem] = []
-        self.values = 0
-
-    def _problem(self, node: yaml.Node, trail: str, message: str, **extra: Any) -> None:
-        mark = node.start_mark
-        self.problems.append(
-            Problem(message, self.file, mark.line + 1, mark.column + 1, trail, **extra)
-        )
-
-    def build(self, node: yaml.Node, trail: str, depth: int) -> Any:
-        self.values += 1
-        if self.values > MAX_VALUES:
-            raise _Abort(
-                self._abort_problem(
-                    node,
-                    trail,
-                    f"the file expands to more than {MAX_VALUES} values",
-                    "YAML aliases (*name) that repeat an anchor many times, or a far smaller file",
-                )
-            )
-        if depth > MAX_DEPTH:
-            raise _Abort(
-                self._abort_problem(
-                    node, trail, f"nesting is deeper than {MAX_DEPTH} levels", "a flatter file"
-                )
-            )
-        mark = node.start_mark
-        self.positions.setdefault(trail, (mark.line + 1, mark.column + 1))
-
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, trail, depth)
-        if isinstance(node, yaml.SequenceNode):
-            return [
-                self.build(item, f"{trail}[{index}]", depth + 1)
-                for index, item in enumerate(node.value)
-            ]
-        return self.loader.construct_object(node, deep=True)
-
-    def _abort_problem(self, node: yaml.Node, trail: str, message: str, fix: str) -> Problem:
-        mark = node.start_mark
-        return Problem(
-            message,
-            self.file,
-            mark.line + 1,
-            mark.column + 1,
-            trail,
-            expected="a rule file of a few hundred lines",
-            hint=f"remove {fix}",
-        )
-
-    def _mapping(self, node: yaml.MappingNode, trail: str, depth: int) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        self.loader.flatten_mapping(node)
-        for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                self._problem(
-                    key_node,
-                    trail,
-                    "mapping key is not a string",
-                    value=_short_repr(key),
-                    expected="a key name such as `pattern`",
-                    hint="quote the key or fix the indentation",
-                )
-                continue
-            child = f"{trail}.{key}" if trail else key
-            if key in result:
-                first_line = self.positions.get(f"key:{child}", (0, 0))[0]
-                self._problem(
-                    key_node,
-                    child,
-                    f"duplicate key {key!r}, first set on line {first_line}",
-                    value=_short_repr(key),
-                    expected="each key once per mapping",
-                    hint="delete one of the two entries; a later key would not replace "
-                    "the earlier one silently",
-                )
-                continue
-            key_mark = key_node.start_mark
-            self.positions[f"key:{child}"] = (key_mark.line + 1, key_mark.column + 1)
-            result[key] = self.build(value_node, child, depth + 1)
-        return result
+def _expected(kind: str, ctx: dict[str, Any]) -> str | None:
+    if "expected" in ctx:
+        return str(ctx["expected"])
+    if kind == "greater_than":
+        return f"a number greater than {ctx['gt']}"
+    if kind == "greater_than_equal":
+        return f"a number of at least {ctx['ge']}"
+    if kind == "less_than_equal":
+        return f"a number of at most {ctx['le']}"
+    return _EXPECTED_BY_ERROR_TYPE.get(kind)
 
 
-class _Abort(Exception):
-    def __init__(self, problem: Problem) -> None:
-        self.problem = problem
+def _type_hint(kind: str, value: Any) -> str | None:
+    if kind == "string_type" and isinstance(value, bool):
+        return "quote the value: YAML reads yes, no, on, off, true and false as booleans"
+    if kind == "string_type" and isinstance(value, (int, float)):
+        return "quote the value to make it a string"
+    if kind == "int_type" and isinstance(value, float):
+        return "write a whole number without a decimal point"
+    if kind in ("int_type", "float_type", "bool_type") and isinstance(value, str):
+        return "remove the quotes around the value"
+    return _HINT_BY_ERROR_TYPE.get(kind)
 
 
-def _parse_yaml(text: str, file: str) -> tuple[Any, _Positions, list[Problem]]:
-    loader = _SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, {}, []
-        tree = _YamlTree(loader, file)
-        data = tree.build(node, "", 0)
-        return data, tree.positions, tree.problems
-    except _Abort as abort:
-        return None, {}, [abort.problem]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        column = mark.column + 1 if mark is not None else None
-        message = " ".join(part for part in (exc.context, exc.problem) if part)
-        return (
-            None,
-            {},
-            [
-                Problem(
-                    f"invalid YAML: {message}",
-                    file,
-                    line,
-                    column,
-                    expected="a YAML mapping",
-                    hint="check indentation and quoting near this line",
-                )
-            ],
-        )
-    except yaml.YAMLError as exc:
-        return None, {}, [Problem(f"invalid YAML: {exc}", file)]
-    except RecursionError:
-        return (
-            None,
-            {},
-            [
-                Problem(
-                    f"nesting is deeper than {MAX_DEPTH} levels",
-                    file,
-                    expected="a rule file of a few hundred lines",
-                    hint="remove the deeply nested brackets",
-                )
-            ],
-        )
-    finally:
-        loader.dispose()
+def _unknown_key(loc: tuple[str | int, ...]) -> tuple[str, str, str]:
+    parent = _format_trail(loc[:-1])
+    known = _FIELDS_BY_MODEL.get(regex.sub(r"\[\d+\]", "", parent), ())
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    message = f"unknown key {_short_repr(str(loc[-1]))}"
+    expected = "one of: " + ", ".join(known)
+    hint = f"did you mean {close[0]!r}?" if close else "remove the key"
+    return message, expected, hint
 
 
-_TOML_HEADER = regex.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_TOML_KEY = regex.compile(r"^\s*([A-Za-z0-9_.\"'-]+?)\s*=")
-
-
-def _toml_positions(text: str) -> _Positions:
-    positions: _Positions = {}
-    prefix = ""
-    array_counts: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _TOML_HEADER.match(line)
-        if header:
-            name = header.group(2).replace('"', "").replace("'", "")
-            if header.group(1) == "[[":
-                index = array_counts.get(name, 0)
-                array_counts[name] = index + 1
-                prefix = f"{name}[{index}]"
-            else:
-                prefix = name
-            positions.setdefault(prefix, (number, line.index("[") + 1))
-            continue
-        key = _TOML_KEY.match(line)
-        if key:
-            name = key.group(1).replace('"', "").replace("'", "")
-            trail = f"{prefix}.{name}" if prefix else name
-            positions.setdefault(trail, (number, key.start(1) + 1))
-            positions.setdefault(f"key:{trail}", (number, key.start(1) + 1))
-    return positions
-
-
-def _parse_toml(text: str, file: str) -> tuple[Any, _Positions, list[Problem]]:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = regex.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        line = int(found.group(1)) if found else None
-        column = int(found.group(2)) if found else None
-        return (
-            None,
-            {},
-            [
-                Problem(
-                    f"invalid TOML: {str(exc).split(' (at line')[0]}",
-                    file,
-                    line,
-                    column,
-                    expected="a TOML document",
-                    hint="check quoting and that no key is set twice",
-                )
-            ],
-        )
-    except RecursionError:
-        return None, {}, [Problem(f"nesting is deeper than {MAX_DEPTH} levels", file)]
-    problems = _check_depth(data, file)
-    return (None if problems else data), _toml_positions(text), problems
-
-
-def _check_depth(data: Any, file: str) -> list[Problem]:
-    stack: list[tuple[Any, int]] = [(data, 0)]
-    count = 0
-    while stack:
-        value, depth = stack.pop()
-        count += 1
-        if depth > MAX_DEPTH or count > MAX_VALUES:
-            limit = (
-                f"nesting is deeper than {MAX_DEPTH} levels"
-                if depth > MAX_DEPTH
-                else (f"the file holds more than {MAX_VALUES} values")
-            )
-            return [Problem(limit, file, hint="write a smaller, flatter file")]
-        if isinstance(value, dict):
-            stack.extend((child, depth + 1) for child in value.values())
-        elif isinstance(value, list):
-            stack.extend((child, depth + 1) for child in value)
-    return []
-
-
-def _oversize_problem(size: int, file: str) -> Problem:
-    return Problem(
-        f"file is {size} bytes, more than the limit of {MAX_FILE_BYTES}",
-        file,
-        expected=f"at most {MAX_FILE_BYTES} bytes",
-        hint="rule files are a few kilobytes; check that this is the right file",
-    )
-
-
-def _decode(data: bytes, file: str) -> tuple[str | None, list[Problem]]:
-    if len(data) > MAX_FILE_BYTES:
-        return None, [_oversize_problem(len(data), file)]
-    try:
-        return data.decode("utf-8-sig"), []
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, [
-            Problem(
-                f"file is not valid UTF-8: byte {data[exc.start]:#04x} at offset {exc.start}",
-                file,
-                line,
-                column,
-                expected="UTF-8 text",
-                hint="re-save the file as UTF-8",
-            )
-        ]
-
-
-def _validation_problems(exc: ValidationError, file: str, positions: _Positions) -> list[Problem]:
+def _validation_problems(exc: ValidationError, file: str, positions: Positions) -> list[Problem]:
     problems = []
     for error in exc.errors():
-        loc = error["loc"]
+        loc = tuple(error["loc"])
         trail = _format_trail(loc)
         ctx = error.get("ctx") or {}
         kind = error["type"]
-        expected = ctx.get("expected") or _EXPECTED_BY_ERROR_TYPE.get(kind)
-        hint = ctx.get("hint")
-        value: str | None = _short_repr(error["input"])
         message = error["msg"]
+        value: str | None = _short_repr(error["input"])
+        expected = _expected(kind, ctx)
+        hint = ctx.get("hint") or _type_hint(kind, error["input"])
+        if hint is None and expected is not None:
+            hint = f"write {expected}"
 
+        if kind == "model_type":
+            message = "Input should be a mapping of keys to values"
         if kind == "extra_forbidden":
-            parent = _format_trail(loc[:-1])
-            model_key = regex.sub(r"\[\d+\]", "", parent)
-            known = _FIELDS_BY_MODEL.get(model_key, ())
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            message = f"unknown key {str(loc[-1])!r}"
-            expected = "one of: " + ", ".join(known)
-            hint = f"did you mean {close[0]!r}?" if close else "remove the key"
+            message, expected, hint = _unknown_key(loc)
             position = positions.get(f"key:{trail}") or positions.get(trail)
         elif kind == "missing":
             message = f"required key {str(loc[-1])!r} is missing"
             value = None
-            hint = f"add `{loc[-1]}:` to this mapping"
+            hint = f"add the key `{loc[-1]}` to this mapping"
             position = _nearest(positions, _format_trail(loc[:-1]))
         else:
             position = _nearest(positions, trail)
 
         line, column = position if position else (None, None)
+        # The trail is shortened only after it located the problem.
+        trail = trail if len(trail) <= 200 else trail[:197] + "..."
         problems.append(Problem(message, file, line, column, trail, value, expected, hint))
     return problems
 
 
-def _nearest(positions: _Positions, trail: str) -> tuple[int, int] | None:
+def _nearest(positions: Positions, trail: str) -> tuple[int, int] | None:
     probe = trail
     while True:
         if probe in positions:
@@ -399,7 +170,7 @@ def _nearest(positions: _Positions, trail: str) -> tuple[int, int] | None:
         probe = probe[:cut] if cut > 0 else ""
 
 
-def _check_schema_version(data: Any, file: str, positions: _Positions) -> list[Problem]:
+def _check_schema_version(data: Any, file: str, positions: Positions) -> list[Problem]:
     if not isinstance(data, dict):
         return [
             Problem(
@@ -436,59 +207,118 @@ def _check_schema_version(data: Any, file: str, positions: _Positions) -> list[P
                 "schema_version",
                 _short_repr(version),
                 f"schema_version: {SCHEMA_VERSION}",
-                "this grouprules release reads version 1 files; upgrade grouprules "
-                "or rewrite the file for version 1",
+                f"this grouprules release reads version {SCHEMA_VERSION} files; upgrade "
+                f"grouprules or rewrite the file for version {SCHEMA_VERSION}",
             )
         ]
     return []
 
 
-def _compile(spec: RuleFile, file: str, positions: _Positions) -> tuple[RuleSet, list[Problem]]:
-    problems: list[Problem] = []
-    rules = []
-    head_id = spec.num_layers + 1
-    for index, rule in enumerate(spec.rules):
+class _Checker:
+    """Collects the problems that span several keys of one validated rule file."""
+
+    def __init__(self, spec: RuleFile, file: str, positions: Positions) -> None:
+        self.spec = spec
+        self.file = file
+        self.positions = positions
+        self.head_id = spec.num_layers + 1
+        self.problems: list[Problem] = []
+
+    def add(self, trail: str, message: str, value: Any, expected: str, hint: str) -> None:
+        line, column = _nearest(self.positions, trail) or (None, None)
+        self.problems.append(
+            Problem(message, self.file, line, column, trail, _short_repr(value), expected, hint)
+        )
+
+    def fixed_layer(self, index: int, layer: int) -> None:
+        if not 0 <= layer <= self.head_id:
+            self.add(
+                f"rules[{index}].layer",
+                f"layer id {layer} is outside 0..{self.head_id}",
+                layer,
+                f"an id from 0 to num_layers + 1 = {self.head_id}",
+                "raise num_layers, or write `head` for the head id",
+            )
+
+    def expression(self, index: int, text: str, compiled: regex.Pattern[str]) -> LayerExpression:
         trail = f"rules[{index}].layer"
-        line, column = _nearest(positions, trail) or (None, None)
-        compiled = regex.compile(rule.pattern)
-        layer: Any
+        expression = parse_layer_expression(text)
+        captures = set(compiled.groupindex)
+        shadowed = sorted(captures & RESERVED_NAMES)
+        if shadowed:
+            self.add(
+                f"rules[{index}].pattern",
+                f"the pattern captures {shadowed[0]!r}, a name reserved for layer expressions",
+                self.spec.rules[index].pattern,
+                "capture names other than num_layers and head",
+                f"rename the capture, as in (?P<{shadowed[0]}_index>\\d+)",
+            )
+        missing = sorted(expression.names - captures - RESERVED_NAMES)
+        if missing:
+            available = ", ".join(sorted(captures)) or "none"
+            self.add(
+                trail,
+                f"layer expression reads {', '.join(missing)}, which the pattern does not capture",
+                text,
+                f"names among the pattern's named captures ({available}), num_layers or head",
+                f"capture it in the pattern, as in (?P<{missing[0]}>\\d+)",
+            )
+        elif not expression.names - RESERVED_NAMES:
+            self._constant(trail, expression)
+        return expression
+
+    def _constant(self, trail: str, expression: LayerExpression) -> None:
+        # An expression without captures gives one id for every name, so check it now.
+        env = {"num_layers": self.spec.num_layers, HEAD: self.head_id}
+        try:
+            layer = expression.evaluate(env)
+        except ZeroDivisionError:
+            self.add(
+                trail,
+                "layer expression divides by zero",
+                expression.source,
+                "an expression with a non-zero divisor",
+                "fix the divisor",
+            )
+            return
+        if not 0 <= layer <= self.head_id:
+            self.add(
+                trail,
+                f"layer expression gives layer id {layer}, outside 0..{self.head_id}",
+                expression.source,
+                f"an id from 0 to num_layers + 1 = {self.head_id}",
+                "raise num_layers, or write `head` for the head id",
+            )
+
+    def unique_names(self) -> None:
+        first: dict[str, int] = {}
+        for index, rule in enumerate(self.spec.rules):
+            if rule.name is None:
+                continue
+            if rule.name in first:
+                self.add(
+                    f"rules[{index}].name",
+                    f"rule name {rule.name!r} is already used by rules[{first[rule.name]}]",
+                    rule.name,
+                    "a name no other rule has",
+                    "give each rule its own name; reports and findings refer to rules by name",
+                )
+            first.setdefault(rule.name, index)
+
+
+def _compile(spec: RuleFile, file: str, positions: Positions) -> tuple[RuleSet, list[Problem]]:
+    checker = _Checker(spec, file, positions)
+    rules = []
+    for index, rule in enumerate(spec.rules):
+        compiled = compile_pattern(rule.pattern)
+        layer: int | LayerExpression
         if isinstance(rule.layer, int):
             layer = rule.layer
-            if not 0 <= layer <= head_id:
-                problems.append(
-                    Problem(
-                        f"layer id {layer} is outside 0..{head_id}",
-                        file,
-                        line,
-                        column,
-                        trail,
-                        _short_repr(rule.layer),
-                        f"an id from 0 to num_layers + 1 = {head_id}",
-                        "raise num_layers, or write `head` for the head id",
-                    )
-                )
+            checker.fixed_layer(index, layer)
         elif rule.layer.strip() == HEAD:
-            layer = head_id
+            layer = checker.head_id
         else:
-            layer = parse_layer_expression(rule.layer)
-            captures = set(compiled.groupindex)
-            missing = sorted(layer.names - captures - {"num_layers", "head"})
-            if missing:
-                available = ", ".join(sorted(captures)) or "none"
-                problems.append(
-                    Problem(
-                        f"layer expression reads {', '.join(missing)}, which the pattern "
-                        "does not capture",
-                        file,
-                        line,
-                        column,
-                        trail,
-                        _short_repr(rule.layer),
-                        f"names among the pattern's named captures ({available}), "
-                        "num_layers or head",
-                        f"capture it in the pattern, as in (?P<{missing[0]}>\\d+)",
-                    )
-                )
+            layer = checker.expression(index, rule.layer, compiled)
         rules.append(
             CompiledRule(
                 index=index,
@@ -499,13 +329,18 @@ def _compile(spec: RuleFile, file: str, positions: _Positions) -> tuple[RuleSet,
                 weight_decay=rule.weight_decay,
                 lr_mult=rule.lr_mult,
                 wd_mult=rule.wd_mult,
+                source=file,
+                pattern_position=_nearest(positions, f"rules[{index}].pattern"),
+                layer_position=_nearest(positions, f"rules[{index}].layer"),
             )
         )
-    no_decay = tuple((pattern, regex.compile(pattern)) for pattern in spec.no_weight_decay.names)
+    checker.unique_names()
+
+    no_decay = tuple((pattern, compile_pattern(pattern)) for pattern in spec.no_weight_decay.names)
     public_positions = {
         trail: pos for trail, pos in positions.items() if not trail.startswith("key:")
     }
-    return RuleSet(spec, file, tuple(rules), no_decay, public_positions), problems
+    return RuleSet(spec, file, tuple(rules), no_decay, public_positions), checker.problems
 
 
 def _guess_format(file: str, text: str) -> str:
@@ -522,7 +357,7 @@ def loads_rules(text: str | bytes, *, source: str = "<string>", fmt: str | None 
     """Parse, validate and compile rule file text.
 
     Args:
-        text: The rule file's content.
+        text: The rule file's content; bytes must be UTF-8.
         source: Name used in error locations, usually the file path.
         fmt: ``"yaml"`` or ``"toml"``; guessed from ``source`` and the text when ``None``.
 
@@ -531,7 +366,8 @@ def loads_rules(text: str | bytes, *, source: str = "<string>", fmt: str | None 
 
     Raises:
         RuleFileError: The text is not a valid rule file; the error lists every
-            problem found, each with its location.
+            problem found at the first failing step, each with its location.
+        ArgumentError: ``fmt`` is neither ``"yaml"`` nor ``"toml"``.
 
     Example:
         >>> rules = loads_rules('''
@@ -546,21 +382,15 @@ def loads_rules(text: str | bytes, *, source: str = "<string>", fmt: str | None 
         >>> rules.head_id
         2
     """
-    if isinstance(text, bytes):
-        decoded, problems = _decode(text, source)
-        if decoded is None:
-            raise RuleFileError(problems)
-        text = decoded
-    elif len(text) > MAX_FILE_BYTES:
-        raise RuleFileError([_oversize_problem(len(text), source)])
+    if fmt not in (None, "yaml", "toml"):
+        raise ArgumentError(f"fmt must be 'yaml', 'toml' or None, not {fmt!r}")
+    decoded, problems = decode(text, source)
+    if decoded is None:
+        raise RuleFileError(problems)
 
-    chosen = fmt or _guess_format(source, text)
-    if chosen == "toml":
-        data, positions, problems = _parse_toml(text, source)
-    elif chosen == "yaml":
-        data, positions, problems = _parse_yaml(text, source)
-    else:
-        raise ValueError(f"fmt must be 'yaml' or 'toml', not {fmt!r}")
+    chosen = fmt or _guess_format(source, decoded)
+    parse = parse_toml if chosen == "toml" else parse_yaml
+    data, positions, problems = parse(decoded, source)
     if problems:
         raise RuleFileError(problems)
 
@@ -593,6 +423,10 @@ def load_rules(path: str | Path) -> RuleSet:
 
     Raises:
         RuleFileError: The file cannot be read or is not a valid rule file.
+
+    Example:
+        >>> load_rules("convnext").spec.num_layers
+        12
     """
     path = resolve_rules(path)
     file = str(path)
@@ -600,7 +434,9 @@ def load_rules(path: str | Path) -> RuleSet:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > MAX_FILE_BYTES:
-                raise RuleFileError([_oversize_problem(size, file)])
+                raise RuleFileError([oversize_problem(size, file)])
+            # Read one byte past the limit, so that a file that grows (or a
+            # device that reports size 0) is still caught by decode().
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise RuleFileError(

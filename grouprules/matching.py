@@ -25,8 +25,14 @@ from .schema import RuleFile
 
 __all__ = ["MATCH_TIMEOUT_SECONDS", "CompiledRule", "DecayDecision", "RuleSet"]
 
-#: Longest time one pattern may spend on one parameter name, in seconds.
+#: Maximum time one pattern may spend on one parameter name, in seconds. The
+#: ``regex`` package counts the process's CPU time, so on a loaded machine the
+#: wall-clock time before the error can be several times longer.
+#: NOTE: the limit is per name, so a pattern that stays just under it on every
+#: name still costs this much per parameter.
 MATCH_TIMEOUT_SECONDS = 0.5
+#: Most digits a capture read by a layer expression may have.
+MAX_CAPTURE_DIGITS = 9
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class CompiledRule:
         weight_decay: The rule's decay override, if any.
         lr_mult: Factor on the lr of matched parameters.
         wd_mult: Factor on the weight decay of matched parameters.
+        source: The rule file, for error messages.
+        pattern_position: ``(line, column)`` of the pattern in the file, if known.
+        layer_position: ``(line, column)`` of the layer in the file, if known.
     """
 
     index: int
@@ -52,13 +61,30 @@ class CompiledRule:
     weight_decay: bool | None
     lr_mult: float
     wd_mult: float
+    source: str = "<string>"
+    pattern_position: tuple[int, int] | None = None
+    layer_position: tuple[int, int] | None = None
 
     @property
     def trail(self) -> str:
         """Key trail of the rule in its file, such as ``rules[3]``."""
         return f"rules[{self.index}]"
 
-    def match(self, name: str, source: str) -> regex.Match[str] | None:
+    def _error(self, key: str, name: str, reason: str, hint: str) -> RuleEvaluationError:
+        position = self.pattern_position if key == "pattern" else self.layer_position
+        line, column = position or (None, None)
+        return RuleEvaluationError(
+            reason,
+            source=self.source,
+            trail=f"{self.trail}.{key}",
+            rule=self.label,
+            parameter=name,
+            line=line,
+            column=column,
+            hint=hint,
+        )
+
+    def match(self, name: str) -> regex.Match[str] | None:
         """Match ``name`` from its start.
 
         Raises:
@@ -68,14 +94,16 @@ class CompiledRule:
         try:
             return self.compiled.match(name, timeout=MATCH_TIMEOUT_SECONDS)
         except TimeoutError:
-            raise RuleEvaluationError(
-                f"{source}: {self.trail}.pattern ({self.label}): matching {self.pattern!r} "
-                f"against parameter {name!r} took longer than {MATCH_TIMEOUT_SECONDS} s.\n"
-                "  Hint: the pattern backtracks catastrophically; remove nested repeats "
-                "such as (a+)+ or use a possessive or atomic group."
+            raise self._error(
+                "pattern",
+                name,
+                f"matching {self.pattern!r} against parameter {name!r} took longer than "
+                f"{MATCH_TIMEOUT_SECONDS} s",
+                "the pattern backtracks catastrophically; remove nested repeats such as "
+                "(a+)+, or use an atomic group (?>...)",
             ) from None
 
-    def layer_id(self, match: regex.Match[str], num_layers: int, source: str) -> int:
+    def layer_id(self, match: regex.Match[str], num_layers: int) -> int:
         """Compute the layer id of the parameter that ``match`` matched.
 
         Raises:
@@ -87,30 +115,36 @@ class CompiledRule:
 
         name = match.string
         env = {"num_layers": num_layers, "head": num_layers + 1}
-        for capture in self.layer.names - env.keys():
+        for capture in sorted(self.layer.names - env.keys()):
             text = match.group(capture)
-            if text is None or not text.isdigit():
-                raise RuleEvaluationError(
-                    f"{source}: {self.trail}.layer ({self.label}): capture {capture!r} is "
-                    f"{text!r} for parameter {name!r}, not an integer.\n"
-                    f"  Hint: restrict the capture to digits, as in (?P<{capture}>\\d+)."
+            # isdecimal() accepts exactly what int() reads; isdigit() would let "²" through.
+            if text is None or not text.isdecimal() or len(text) > MAX_CAPTURE_DIGITS:
+                raise self._error(
+                    "layer",
+                    name,
+                    f"capture {capture!r} is {text!r} for parameter {name!r}, not an integer "
+                    f"of at most {MAX_CAPTURE_DIGITS} digits",
+                    f"restrict the capture to digits, as in (?P<{capture}>\\d+)",
                 )
             env[capture] = int(text)
         try:
             layer_id = self.layer.evaluate(env)
         except ZeroDivisionError:
-            raise RuleEvaluationError(
-                f"{source}: {self.trail}.layer ({self.label}): {self.layer.source!r} divides "
-                f"by zero for parameter {name!r} (captures {env}).\n"
-                "  Hint: guard the divisor, for example with max(1, ...)."
+            raise self._error(
+                "layer",
+                name,
+                f"{self.layer.source!r} divides by zero for parameter {name!r} (captures {env})",
+                "guard the divisor, for example with max(1, ...)",
             ) from None
 
         if not 0 <= layer_id <= num_layers + 1:
-            raise RuleEvaluationError(
-                f"{source}: {self.trail}.layer ({self.label}): {self.layer.source!r} gives "
-                f"layer id {layer_id} for parameter {name!r}, outside 0..{num_layers + 1}.\n"
-                f"  Hint: raise num_layers or bound the expression, for example "
-                f"min({self.layer.source}, head)."
+            raise self._error(
+                "layer",
+                name,
+                f"{self.layer.source!r} gives layer id {layer_id} for parameter {name!r}, "
+                f"outside 0..{num_layers + 1}",
+                f"raise num_layers or bound the expression, for example "
+                f"min({self.layer.source}, head)",
             )
         return layer_id
 
@@ -173,10 +207,34 @@ class RuleSet:
     def first_match(self, name: str) -> tuple[CompiledRule, regex.Match[str]] | None:
         """Return the first rule whose pattern matches ``name``, with its match."""
         for rule in self.rules:
-            match = rule.match(name, self.source)
+            match = rule.match(name)
             if match is not None:
                 return rule, match
         return None
+
+    def no_decay_name_matches(self, index: int, name: str) -> bool:
+        """Return whether ``no_weight_decay.names[index]`` occurs anywhere in ``name``.
+
+        Raises:
+            RuleEvaluationError: The search ran longer than :data:`MATCH_TIMEOUT_SECONDS`.
+        """
+        pattern, compiled = self.no_decay_names[index]
+        try:
+            return compiled.search(name, timeout=MATCH_TIMEOUT_SECONDS) is not None
+        except TimeoutError:
+            trail = f"no_weight_decay.names[{index}]"
+            line, column = self.positions.get(trail, (None, None))
+            raise RuleEvaluationError(
+                f"searching {pattern!r} in parameter {name!r} took longer than "
+                f"{MATCH_TIMEOUT_SECONDS} s",
+                source=self.source,
+                trail=trail,
+                parameter=name,
+                line=line,
+                column=column,
+                hint="the pattern backtracks catastrophically; remove nested repeats such as "
+                "(a+)+, or use an atomic group (?>...)",
+            ) from None
 
     def decide_decay(self, record: ParamRecord, rule: CompiledRule) -> DecayDecision:
         """Decide whether ``record``, matched by ``rule``, gets weight decay."""
@@ -184,17 +242,8 @@ class RuleSet:
             return DecayDecision(rule.weight_decay, f"{rule.trail}.weight_decay")
 
         policy = self.spec.no_weight_decay
-        for index, (pattern, compiled) in enumerate(self.no_decay_names):
-            try:
-                found = compiled.search(record.name, timeout=MATCH_TIMEOUT_SECONDS)
-            except TimeoutError:
-                raise RuleEvaluationError(
-                    f"{self.source}: no_weight_decay.names[{index}]: searching {pattern!r} in "
-                    f"parameter {record.name!r} took longer than {MATCH_TIMEOUT_SECONDS} s.\n"
-                    "  Hint: the pattern backtracks catastrophically; remove nested repeats "
-                    "such as (a+)+."
-                ) from None
-            if found is not None:
+        for index in range(len(self.no_decay_names)):
+            if self.no_decay_name_matches(index, record.name):
                 return DecayDecision(False, f"no_weight_decay.names[{index}]")
         if policy.max_rank is not None and len(record.shape) <= policy.max_rank:
             return DecayDecision(False, "no_weight_decay.max_rank")

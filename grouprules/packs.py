@@ -29,7 +29,17 @@ def list_packs() -> list[str]:
         >>> "convnext" in list_packs()
         True
     """
-    return sorted(path.stem for path in _pack_folder().iterdir() if path.suffix in _SUFFIXES)
+    folder = _pack_folder()
+    return sorted({path.stem for path in folder.iterdir() if path.suffix in _SUFFIXES})
+
+
+def _find_pack(name: str) -> Path | None:
+    folder = _pack_folder()
+    for suffix in _SUFFIXES:
+        candidate = folder / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def rules_path(name: str) -> Path:
@@ -48,30 +58,59 @@ def rules_path(name: str) -> Path:
         >>> rules_path("convnext").name
         'convnext.yaml'
     """
-    folder = _pack_folder()
-    for suffix in _SUFFIXES:
-        candidate = folder / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
-    raise RuleFileError(
-        [
-            Problem(
-                f"no bundled rule pack is named {name!r}",
-                name,
-                expected="one of: " + ", ".join(list_packs()),
-                hint="run `grouprules list-rules`, or give the path of a rule file",
-            )
-        ]
-    )
+    path = _find_pack(name)
+    if path is None:
+        raise RuleFileError(
+            [
+                Problem(
+                    f"no bundled rule pack is named {name!r}",
+                    str(_pack_folder()),
+                    expected="one of: " + ", ".join(list_packs()),
+                    hint="run `grouprules list-rules` to list the packs, or give the path "
+                    "of a rule file",
+                )
+            ]
+        )
+    return path
 
 
 def resolve_rules(spec: str | Path) -> Path:
     """Return ``spec`` as a path: an existing file, or else a bundled pack name.
 
     A plain name with no folder and no suffix that is not an existing file is
-    looked up among the bundled packs.
+    looked up among the bundled packs. Anything else is returned unchanged, and
+    the loader reports a missing file when it opens the path.
+
+    Args:
+        spec: A rule file path, or a pack name such as ``vit_mindcv``.
+
+    Returns:
+        The path to read.
+
+    Raises:
+        RuleFileError: ``spec`` is a plain name that is neither an existing file
+            nor a bundled pack.
+
+    Example:
+        >>> resolve_rules("vit_mindcv").name
+        'vit_mindcv.yaml'
     """
     path = Path(spec)
     if path.exists() or path.suffix or len(path.parts) > 1:
         return path
-    return rules_path(str(spec))
+
+    found = _find_pack(str(spec))
+    if found is None:
+        raise RuleFileError(
+            [
+                Problem(
+                    f"{str(spec)!r} is neither a rule file nor the name of a bundled rule pack",
+                    str(spec),
+                    expected="a .yaml, .yml or .toml rule file, or one of the packs: "
+                    + ", ".join(list_packs()),
+                    hint="give the rule file's path with its suffix, or run "
+                    "`grouprules list-rules` to list the packs",
+                )
+            ]
+        )
+    return found

@@ -9,13 +9,14 @@ so that they carry the same location information as schema errors.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import regex
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from .expressions import ExpressionSyntaxError, parse_layer_expression
+from .patterns import PatternError, compile_pattern
 
 __all__ = [
     "HEAD",
@@ -32,19 +33,50 @@ SCHEMA_VERSION = 1
 HEAD = "head"
 
 
-def _check_pattern(value: str) -> str:
+_CELL_TYPE = regex.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _pattern_error(exc: PatternError, hint: str | None = None) -> PydanticCustomError:
+    return PydanticCustomError(
+        "invalid_pattern",
+        "{reason}",
+        {
+            "reason": exc.reason,
+            "expected": "a regular expression in the syntax of the `regex` package",
+            "hint": hint or exc.hint,
+        },
+    )
+
+
+def _check_rule_pattern(value: str) -> str:
     try:
-        regex.compile(value)
-    except regex.error as exc:
+        compile_pattern(value)
+    except PatternError as exc:
+        raise _pattern_error(exc) from None
+    return value
+
+
+def _check_no_decay_pattern(value: str) -> str:
+    try:
+        compile_pattern(value)
+    except PatternError as exc:
+        # An empty pattern here would exempt every parameter, which setting the
+        # default weight_decay to 0 does more plainly.
+        hint = "remove it; to exempt every parameter, set weight_decay: 0" if not value else None
+        raise _pattern_error(exc, hint) from None
+    return value
+
+
+def _check_cell_type(value: str) -> str:
+    if _CELL_TYPE.fullmatch(value) is None:
         raise PydanticCustomError(
-            "invalid_pattern",
-            "pattern does not compile: {reason}",
+            "invalid_cell_type",
+            "cell type must be a bare class name",
             {
-                "reason": str(exc),
-                "expected": "a regular expression in the syntax of the `regex` package",
-                "hint": "escape literal dots as `\\.` and check brackets and parentheses",
+                "expected": "a class name such as LayerNorm or LlamaRMSNorm",
+                "hint": "drop any module path: write LayerNorm, not mindspore.nn.LayerNorm",
             },
-        ) from None
+        )
     return value
 
 
@@ -56,7 +88,7 @@ def _whole_number_as_float(value: Any) -> Any:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Rule(_Strict):
@@ -87,7 +119,7 @@ class Rule(_Strict):
     @field_validator("pattern")
     @classmethod
     def _pattern_compiles(cls, value: str) -> str:
-        return _check_pattern(value)
+        return _check_rule_pattern(value)
 
     @field_validator("lr_mult", "wd_mult", mode="before")
     @classmethod
@@ -102,7 +134,10 @@ class Rule(_Strict):
             raise PydanticCustomError(
                 "invalid_layer",
                 "layer must be an integer, 'head' or an integer expression",
-                {"expected": "an integer, 'head' or an expression such as '3 + block // 3'"},
+                {
+                    "expected": "an integer, 'head' or an expression such as '3 + block // 3'",
+                    "hint": "quote an expression that contains a comma, as in 'min(i, 2)'",
+                },
             )
         return value
 
@@ -120,8 +155,7 @@ class Rule(_Strict):
                         "reason": str(exc),
                         "expected": "integers, named captures, + - * // %, min(), max() "
                         "and parentheses",
-                        "hint": "write the capture as (?P<block>\\d+) in the pattern and "
-                        "use its name, as in '3 + block // 3'",
+                        "hint": exc.hint,
                     },
                 ) from None
         return value
@@ -140,16 +174,11 @@ class NoWeightDecay(_Strict):
             A subclass counts, so ``LayerNorm`` also exempts a user's subclass.
     """
 
-    names: list[str] = Field(default_factory=list)
+    names: list[Annotated[str, AfterValidator(_check_no_decay_pattern)]] = Field(
+        default_factory=list
+    )
     max_rank: int | None = Field(default=None, ge=0)
-    cell_types: list[str] = Field(default_factory=list)
-
-    @field_validator("names")
-    @classmethod
-    def _names_compile(cls, values: list[str]) -> list[str]:
-        for value in values:
-            _check_pattern(value)
-        return values
+    cell_types: list[Annotated[str, AfterValidator(_check_cell_type)]] = Field(default_factory=list)
 
 
 class Expect(_Strict):
@@ -189,7 +218,11 @@ class RuleFile(_Strict):
     """
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, title="grouprules rule file"
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        allow_inf_nan=False,
+        title="grouprules rule file",
     )
 
     schema_version: Literal[1]

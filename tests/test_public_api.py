@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-
 from pathlib import Path
 
 import grouprules
@@ -10,6 +9,9 @@ import grouprules
 ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED_ALL = {
+    "ArgumentError",
+    "CheckpointError",
+    "ParameterRecordError",
     "Assignment",
     "DumpError",
     "EmissionError",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from .. import __version__
-from . import explain
+from . import check, diff, explain, list_rules, lock, schema, validate
 
 __all__ = ["main", "run"]
 
@@ -22,7 +23,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
-_COMMANDS = (explain,)
+_COMMANDS = (explain, list_rules, validate, lock, check, diff, schema)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -30,7 +31,8 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="grouprules",
         description="Turn a rule file into MindSpore optimizer parameter groups "
         "(layer-wise lr decay and weight-decay split), and check it.",
-        epilog="Exit codes: 0 success, 1 rule, input or grouping problem, 2 usage error.",
+        epilog="Exit codes: 0 success, 1 a rule file, input or grouping problem (for validate, "
+        "check and diff also: a finding or a difference), 2 usage error. See docs/cli.md.",
     )
     parser.add_argument("--version", action="version", version=f"grouprules {__version__}")
     parser.add_argument(
@@ -76,4 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> NoReturn:
     """Entry point of the ``grouprules`` script."""
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of stdout went away (`grouprules explain ... | head`); stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_FINDINGS
+    sys.exit(code)

@@ -20,9 +20,9 @@ class InputError(GroupRulesError):
     """A --model, --checkpoint or --params input could not be used."""
 
 
-def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+def add_input_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """Add the mutually exclusive network inputs to ``parser``."""
-    group = parser.add_mutually_exclusive_group(required=True)
+    group = parser.add_mutually_exclusive_group(required=required)
     group.add_argument(
         "--model",
         metavar="MODULE:FACTORY[:ARGS]",
@@ -87,10 +87,20 @@ def load_network(spec: str) -> Any:
             f"--model {spec}: cannot import {module_name!r}: {exc}\n"
             "  Hint: run from the folder that contains the module, or install its package."
         ) from None
+    except Exception as exc:  # user code may raise anything while importing
+        raise InputError(
+            f"--model {spec}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         raise InputError(f"--model {spec}: {module_name} has no callable {factory_name!r}")
-    return factory(*args, **kwargs)
+    try:
+        return factory(*args, **kwargs)
+    except Exception as exc:  # user code may raise anything
+        raise InputError(
+            f"--model {spec}: {factory_name}() raised {type(exc).__name__}: {exc}\n"
+            "  Hint: check the factory arguments after the second colon."
+        ) from exc
 
 
 def read_records(args: argparse.Namespace) -> list[ParamRecord]:
