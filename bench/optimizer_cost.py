@@ -1,10 +1,10 @@
 """Cost of scheduled layer-wise lr decay in a MindSpore optimizer.
 
-For the example ConvNeXt-T and ConvNeXt-B parameter sets (examples/convnext.py),
-each variant runs in a fresh process that builds the network, builds an
-``nn.AdamWeightDecay`` (or the variant's optimizer) on its parameters and calls
-it with fixed synthetic gradients, which isolates the optimizer's cost from the
-forward and backward pass. Every process reports:
+Each variant runs in a fresh process on the example ConvNeXt-T or ConvNeXt-B
+(examples/convnext.py). The process builds the network and the variant's
+optimizer, an ``nn.AdamWeightDecay`` unless said otherwise, and calls the
+optimizer with fixed synthetic gradients. That isolates the optimizer's cost
+from the forward and backward pass. Every process reports:
 
 * ``construct_s``: building the optimizer, planning included;
 * ``first_step_s``: the first optimizer call, graph compilation included;
@@ -29,7 +29,12 @@ The variants, all with a warmup-cosine base schedule and GRAPH_MODE:
 * ``host_update`` (with ``--candidates``): float-lr groups whose lr Parameters
   the host sets before each step, as a ``Callback`` would;
 * ``experimental_adamw`` (with ``--candidates``): ``mindspore.experimental.optim.AdamW``
-  with one group per plan group and a ``LambdaLR`` scheduler stepped each step.
+  with one group per plan group and a ``LambdaLR`` scheduler stepped each step;
+* ``computed_lrs`` (with ``--candidates``): ``scheduled_optimizer`` with a
+  ``get_lr`` that returns ``base * factor`` for every parameter as computed
+  Tensors instead of writing the group lr Parameters; it shows that the cost of
+  ``per_group_schedule`` comes from per-parameter lrs computed in the graph, not
+  from evaluating the schedule once per parameter.
 
 Run from the repository root:
 
@@ -53,7 +58,7 @@ from typing import Any
 from _common import REPO_ROOT, add_repo_root_to_path, machine, median
 
 BASIC_VARIANTS = ("anchor", "per_group_schedule", "scheduled_optimizer")
-CANDIDATE_VARIANTS = ("host_update", "experimental_adamw")
+CANDIDATE_VARIANTS = ("host_update", "experimental_adamw", "computed_lrs")
 MODELS = ("tiny", "base")
 RULES = REPO_ROOT / "rules" / "convnext.yaml"
 
@@ -97,6 +102,13 @@ class _Setup:
     def build(self, variant: str) -> tuple[Any, int]:
         """Build ``variant``'s optimizer; return a one-step function and the group count."""
         return _build(variant, self.net, self.params, self.grads, self.probe)
+
+
+def out_groups(plan: Any, net: Any) -> list[dict[str, Any]]:
+    """Return the plan's group dicts for ``net``, without the ``order_params`` entry."""
+    from grouprules.mindspore import build_groups
+
+    return build_groups(plan, net, 0.0).groups[:-1]
 
 
 def _build(variant: str, net: Any, params: Any, grads: Any, probe: Any) -> tuple[Any, int]:
@@ -168,6 +180,29 @@ def _build(variant: str, net: Any, params: Any, grads: Any, probe: Any) -> tuple
             if step > 0:
                 scheduler.step()
 
+    elif variant == "computed_lrs":
+        from mindspore import ops
+
+        optimizer = scheduled_optimizer(nn.AdamWeightDecay, plan, net, WarmupCosine())
+        factor_of = {
+            id(parameter): factor
+            for entry, factor in zip(out_groups(plan, net), optimizer.group_lr_factors, strict=True)
+            for parameter in entry["params"]
+        }
+
+        def computed_get_lr(self: Any) -> Any:
+            base = self.lr_schedule(self.lr_schedule_step).reshape(())
+            ops.assign_add(self.lr_schedule_step, self.lr_schedule_increment)
+            lrs = ()
+            for factor in self.parameter_lr_factors:
+                lrs += (base * factor,)
+            return lrs
+
+        computed = type("ComputedLrs", (type(optimizer),), {"get_lr": computed_get_lr})
+        optimizer.__class__ = computed
+        optimizer.parameter_lr_factors = tuple(
+            factor_of[id(parameter)] for parameter in optimizer._parameters
+        )
     elif variant != "anchor":
         raise SystemExit(f"unknown variant {variant!r}")
 
@@ -261,6 +296,11 @@ def _run_child(arguments: list[str]) -> dict[str, Any]:
 def _summarize(
     runs: list[dict[str, Any]], step_runs: list[dict[str, Any]], models: list[str]
 ) -> dict[str, Any]:
+    """Take medians over the repeats, and ratios to the anchor paired by repeat.
+
+    A ratio compares a variant with the anchor of the same repeat, which ran
+    minutes apart at most, so a load spike between repeats does not skew it.
+    """
     summary: dict[str, Any] = {}
     keys = (
         "first_call_s",
@@ -271,23 +311,38 @@ def _summarize(
         "isolated_step_s",
     )
     for model in models:
+        anchors = {
+            run["repeat"]: run
+            for run in runs
+            if run["model"] == model and run["variant"] == "anchor"
+        }
+        mine_steps = [run for run in step_runs if run["model"] == model]
         rows: dict[str, Any] = {}
         for variant in BASIC_VARIANTS + CANDIDATE_VARIANTS:
             mine = [run for run in runs if run["model"] == model and run["variant"] == variant]
             if not mine:
                 continue
-            row = {key: median([run[key] for run in mine]) for key in keys}
+            row: dict[str, Any] = {key: median([run[key] for run in mine]) for key in keys}
             row["groups"] = mine[0]["groups"]
             row["processes"] = len(mine)
-            steps = [run["step_s"][variant] for run in step_runs if run["model"] == model]
-            row["step_s"] = median(steps)
-            rows[variant] = row
+            row["step_s"] = median([run["step_s"][variant] for run in mine_steps])
+            row["min_step_s"] = median([run["min_step_s"][variant] for run in mine_steps])
 
-        anchor = rows.get("anchor")
-        if anchor:
-            for row in rows.values():
-                for key in ("first_call_s", "first_call_cpu_s", "peak_rss_mb", "step_s"):
-                    row[f"{key}_ratio"] = row[key] / anchor[key]
+            for key in ("first_call_s", "first_call_cpu_s", "peak_rss_mb"):
+                ratios = [
+                    run[key] / anchors[run["repeat"]][key]
+                    for run in mine
+                    if run["repeat"] in anchors
+                ]
+                if ratios:
+                    row[f"{key}_ratio"] = median(ratios)
+            paired_steps = [run for run in mine_steps if "anchor" in run["step_s"]]
+            if paired_steps:
+                for key in ("step_s", "min_step_s"):
+                    row[f"{key}_ratio"] = median(
+                        [run[key][variant] / run[key]["anchor"] for run in paired_steps]
+                    )
+            rows[variant] = row
         summary[model] = rows
     return summary
 
@@ -298,6 +353,7 @@ def _print_table(summary: dict[str, Any]) -> None:
         ("CPU s", "first_call_cpu_s", 1.0, ".2f"),
         ("peak RSS MB", "peak_rss_mb", 1.0, ".0f"),
         ("step ms", "step_s", 1e3, ".1f"),
+        ("min step ms", "min_step_s", 1e3, ".1f"),
     )
     header = f"{'model':5} {'variant':20} {'groups':>6}"
     for title, _, _, _ in columns:
@@ -319,7 +375,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--candidates",
         action="store_true",
-        help="also run host_update and experimental_adamw, on ConvNeXt-T only",
+        help="also run host_update, experimental_adamw and computed_lrs, on ConvNeXt-T only",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=BASIC_VARIANTS + CANDIDATE_VARIANTS,
+        help="run only these variants (anchor is added for the ratios), on every model",
     )
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per variant")
     parser.add_argument(
@@ -328,8 +390,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=30, help="alternating steps per variant in the step-time run"
     )
+    parser.add_argument(
+        "--from-json", help="summarize the JSON line of an earlier run instead of running"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as saved:
+            earlier = json.loads(next(line for line in saved if line.startswith("{")))
+        models = [
+            model for model in MODELS if any(run["model"] == model for run in earlier["runs"])
+        ]
+        _print_table(_summarize(earlier["runs"], earlier["step_runs"], models))
+        return 0
 
     if args.child:
         kind, model, *rest = args.child
@@ -348,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
             variants = list(BASIC_VARIANTS)
             if args.candidates and model == "tiny":
                 variants += CANDIDATE_VARIANTS
+            if args.variants:
+                variants = ["anchor"] + [name for name in args.variants if name != "anchor"]
             # Rotate the order between repeats so that drift in the machine's load
             # does not always land on the same variant.
             shift = repeat % len(variants)

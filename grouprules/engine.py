@@ -6,6 +6,7 @@ leaves out (frozen parameters, shared aliases) comes back in the plan as data.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Iterable
 
@@ -32,6 +33,8 @@ def _format_mult(value: float) -> str:
     return short if float(short) == value else repr(value)
 
 
+# Cached because a plan builds the same few names once for every parameter.
+@functools.lru_cache(maxsize=4096)
 def _group_name(layer_id: int, decay: bool, lr_mult: float, wd_mult: float) -> str:
     name = f"layer_{layer_id}_{'decay' if decay else 'no_decay'}"
     if lr_mult != 1.0:
@@ -56,7 +59,7 @@ def _split_records(
                 "  Hint: names must be unique; give a shared parameter one record per name, "
                 "each with the same identity."
             )
-        if any(size < 0 for size in record.shape):
+        if record.shape and min(record.shape) < 0:
             raise ParameterRecordError(
                 f"parameter {record.name!r} has shape {record.shape}, with a negative size.\n"
                 "  Hint: sizes are the parameter's dimensions, each 0 or more."

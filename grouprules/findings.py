@@ -86,6 +86,11 @@ def _ranges(ids: Sequence[int]) -> str:
 def _looks_like_norm(record: ParamRecord) -> bool:
     if record.owner_types:
         return any(_NORM_CLASS.search(name) for name in record.owner_types)
+    # Every match of _NORM_NAME_PART contains one of these, and str.lower() folds the
+    # letters n, o, r, m, b and l as the pattern's case-insensitive match does.
+    lowered = record.name.lower()
+    if "norm" not in lowered and "bn" not in lowered and "ln" not in lowered:
+        return False
     return _NORM_NAME_PART.search(record.name) is not None
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import regex
 
+from . import _prefilter
 from .errors import RuleEvaluationError
 from .expressions import LayerExpression
 from .records import ParamRecord
@@ -84,6 +86,21 @@ class CompiledRule:
             hint=hint,
         )
 
+    @cached_property
+    def literal_prefix(self) -> str:
+        """Text every name this rule matches starts with, ``""`` when not known."""
+        return _prefilter.literal_prefix(self.pattern, self.compiled.flags)
+
+    @cached_property
+    def _capture_names(self) -> tuple[str, ...]:
+        if isinstance(self.layer, int):
+            return ()
+        return tuple(sorted(self.layer.names - {"num_layers", "head"}))
+
+    @cached_property
+    def _layer_ids(self) -> dict[tuple[object, ...], int]:
+        return {}
+
     def match(self, name: str) -> regex.Match[str] | None:
         """Match ``name`` from its start.
 
@@ -112,6 +129,14 @@ class CompiledRule:
         """
         if isinstance(self.layer, int):
             return self.layer
+
+        # The id depends only on the captured texts, so the parameters of one block
+        # share one evaluation. Only valid ids are kept, so a bad capture still raises.
+        captures = self._capture_names
+        key = (num_layers, match.group(*captures) if captures else None)
+        known = self._layer_ids.get(key)
+        if known is not None:
+            return known
 
         name = match.string
         env = {"num_layers": num_layers, "head": num_layers + 1}
@@ -146,6 +171,7 @@ class CompiledRule:
                 f"raise num_layers or bound the expression, for example "
                 f"min({self.layer.source}, head)",
             )
+        self._layer_ids[key] = layer_id
         return layer_id
 
 
@@ -161,6 +187,11 @@ class DecayDecision:
 
     decay: bool
     reason: str
+
+
+# Shared instances of the two decisions most parameters get; decisions are immutable.
+_DECAY_BY_DEFAULT = DecayDecision(True, "default")
+_NO_DECAY_BY_MAX_RANK = DecayDecision(False, "no_weight_decay.max_rank")
 
 
 @dataclass(frozen=True)
@@ -207,10 +238,20 @@ class RuleSet:
     def first_match(self, name: str) -> tuple[CompiledRule, regex.Match[str]] | None:
         """Return the first rule whose pattern matches ``name``, with its match."""
         for rule in self.rules:
+            # A name without the rule's literal prefix cannot match, so skip the timed regex call.
+            if not name.startswith(rule.literal_prefix):
+                continue
             match = rule.match(name)
             if match is not None:
                 return rule, match
         return None
+
+    @cached_property
+    def _no_decay_literals(self) -> tuple[str, ...]:
+        return tuple(
+            _prefilter.literal_prefix(pattern, compiled.flags)
+            for pattern, compiled in self.no_decay_names
+        )
 
     def no_decay_name_matches(self, index: int, name: str) -> bool:
         """Return whether ``no_weight_decay.names[index]`` occurs anywhere in ``name``.
@@ -218,6 +259,8 @@ class RuleSet:
         Raises:
             RuleEvaluationError: The search ran longer than :data:`MATCH_TIMEOUT_SECONDS`.
         """
+        if self._no_decay_literals[index] not in name:
+            return False
         pattern, compiled = self.no_decay_names[index]
         try:
             return compiled.search(name, timeout=MATCH_TIMEOUT_SECONDS) is not None
@@ -246,11 +289,11 @@ class RuleSet:
             if self.no_decay_name_matches(index, record.name):
                 return DecayDecision(False, f"no_weight_decay.names[{index}]")
         if policy.max_rank is not None and len(record.shape) <= policy.max_rank:
-            return DecayDecision(False, "no_weight_decay.max_rank")
+            return _NO_DECAY_BY_MAX_RANK
         for index, cell_type in enumerate(policy.cell_types):
             if cell_type in record.owner_types:
                 return DecayDecision(False, f"no_weight_decay.cell_types[{index}]")
-        return DecayDecision(True, "default")
+        return _DECAY_BY_DEFAULT
 
 
 def describe_anchoring() -> str:

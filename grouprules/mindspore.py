@@ -83,8 +83,8 @@ OPTIMIZER_STATE_PREFIXES = frozenset(
 OPTIMIZER_SCALAR_NAMES = frozenset(
     {
         "afactor_step", "beta1_power", "beta2_power", "cov_step", "current_iterator_step",
-        "epoch_num", "global_step", "last_overflow_iterator_step", "learning_rate", "momentum",
-        "mu_schedule", "scale_sense", "step_num",
+        "epoch_num", "global_step", "last_overflow_iterator_step", "learning_rate",
+        "lr_schedule_step", "momentum", "mu_schedule", "scale_sense", "step_num",
     }
 )  # fmt: skip
 

@@ -1,22 +1,23 @@
-"""Scheduled layer-wise lr decay at the compile cost of one schedule.
+"""Scheduled layer-wise lr decay at about the cost of one schedule.
 
 :func:`grouprules.mindspore.build_groups` gives every group its own
-:class:`~grouprules.mindspore.ScaledSchedule`. That is what MindSpore's group
-contract asks for, but ``nn.Optimizer`` (MindSpore 2.10) then keeps one lr entry
-per parameter and evaluates each one inside the optimizer graph, so the first
-step compiles several seconds longer and the process keeps a few hundred MB more
-than an optimizer with one schedule (numbers in ``docs/benchmarks.md``).
+:class:`~grouprules.mindspore.ScaledSchedule`, as MindSpore's group contract
+requires. ``nn.Optimizer`` (MindSpore 2.10) then keeps one lr entry per
+parameter and computes each one inside the optimizer graph. Per-parameter lrs
+computed in the graph make the first step compile several times longer, and the
+process keeps a few hundred MB more, than an optimizer with one schedule
+(numbers in ``docs/benchmarks.md``).
 
 :func:`scheduled_optimizer` keeps the optimizer's group lrs as plain float
 Parameters (``learning_rate_group_<n>``), which compile as cheaply as constant
-lrs, and overrides ``get_lr`` so that each step evaluates the base schedule once,
-writes ``base * lr_factor`` into each group's lr Parameter and returns those
-Parameters. The update runs inside the optimizer's own graph, in GRAPH_MODE and
-PYNATIVE_MODE alike, so ``Model.train``, custom training loops and dataset sink
-mode need no callback.
+lrs. It overrides ``get_lr``, so that each step evaluates the base schedule
+once, writes ``base * lr_factor`` into each group's lr Parameter and returns
+those Parameters. The update runs inside the optimizer's own graph, in
+GRAPH_MODE and PYNATIVE_MODE alike, so ``Model.train``, custom training loops
+and dataset sink mode need no callback.
 
-This module imports MindSpore; the engine and ``grouprules/__init__.py`` never
-import it.
+This module imports MindSpore, so neither the engine nor
+``grouprules/__init__.py`` imports it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Union, cast
 
 try:
     import numpy as np
@@ -45,13 +46,16 @@ __all__ = ["Schedule", "StepValues", "scheduled_optimizer"]
 
 Schedule = Union[LearningRateSchedule, Sequence[float], "np.ndarray[Any, Any]", Tensor]
 
-#: Optimizer arguments that :func:`scheduled_optimizer` sets itself.
+#: Optimizer arguments that :func:`scheduled_optimizer` sets itself: (reason, hint).
 _RESERVED_ARGUMENTS = {
-    "params": "the groups come from the plan",
-    "learning_rate": "every group's lr comes from the schedule",
+    "params": ("the groups come from the plan", "remove params="),
+    "learning_rate": (
+        "every group's lr comes from the schedule",
+        "pass the base lr as the schedule argument",
+    ),
     "weight_decay": (
-        "every group sets its own weight_decay; set weight_decay in the rule file or "
-        "pass weight_decay= to plan_for_cell"
+        "every group sets its own weight_decay",
+        "set weight_decay in the rule file, or pass weight_decay= to plan_for_cell",
     ),
 }
 
@@ -93,6 +97,10 @@ class _ScheduledGroupLR:
     ``get_lr`` replaces the optimizer's.
     """
 
+    # Set by nn.Optimizer: the parameters and their per-parameter lr Parameters.
+    _parameters: Any
+    learning_rate: Any
+
     def __init__(
         self,
         groups: list[dict[str, Any]],
@@ -113,8 +121,8 @@ class _ScheduledGroupLR:
         self.group_lr_factors = group_lr_factors
         self.plan = plan
 
-        # nn.Optimizer stores one lr entry per parameter, in parameter order; all
-        # entries of a group are the same Parameter, so one position per group suffices.
+        # nn.Optimizer stores one lr entry per parameter, in parameter order. All the
+        # entries of a group are one Parameter, so one position per group suffices.
         positions = {id(param): index for index, param in enumerate(self._parameters)}
         self.group_lr_positions = tuple(
             positions[id(entry["params"][0])] for entry in groups if "params" in entry
@@ -132,7 +140,7 @@ class _ScheduledGroupLR:
         """
         base = self.lr_schedule(self.lr_schedule_step).reshape(())
         ops.assign_add(self.lr_schedule_step, self.lr_schedule_increment)
-        # MindSpore's graph syntax has no zip(strict=...); the tuples have one length.
+        # MindSpore's graph syntax has no zip(strict=...), and the tuples have one length.
         for position, factor in zip(self.group_lr_positions, self.group_lr_factors):  # noqa: B905
             ops.assign(self.learning_rate[position], base * factor)
         return self.learning_rate
@@ -182,7 +190,7 @@ def _check_optimizer_class(optimizer_class: Any) -> None:
             "take their own lr_scheduler instead."
         )
     try:
-        source = inspect.getsource(optimizer_class.construct)
+        source = inspect.getsource(cast(Any, optimizer_class).construct)
     except (OSError, TypeError):
         # Without source code there is nothing to check; the class is trusted.
         return
@@ -202,7 +210,7 @@ def _schedule_cell(schedule: Any) -> LearningRateSchedule:
     )
     if constant and not isinstance(schedule, bool):
         raise EmissionError(
-            f"schedule is the constant {schedule!r}; a constant lr needs no schedule.\n"
+            f"schedule is the constant {schedule!r}, but a constant lr needs no schedule.\n"
             "  Hint: build float-lr groups with build_groups(plan, net, lr)."
         )
     if isinstance(schedule, Tensor):
@@ -223,13 +231,13 @@ def _schedule_cell(schedule: Any) -> LearningRateSchedule:
 
     if values.ndim != 1 or values.size == 0:
         raise EmissionError(
-            f"schedule has shape {values.shape}; per-step lrs must be a non-empty 1-D "
+            f"schedule has shape {values.shape}, but per-step lrs must be a non-empty 1-D "
             "sequence, one value per optimizer step."
         )
     bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
     if bad.size:
         raise EmissionError(
-            f"schedule[{bad[0]}] is {values[bad[0]]}; MindSpore trains only with finite, "
+            f"schedule[{bad[0]}] is {values[bad[0]]}, but MindSpore trains only with finite, "
             "non-negative learning rates."
         )
     return StepValues(values)
@@ -245,16 +253,18 @@ def scheduled_optimizer(
     """Build an optimizer whose group lrs follow one base schedule, scaled per group.
 
     At every step, group ``g`` trains with ``schedule(step) * g.lr_factor``, as
-    with ``build_groups(plan, net, schedule)``, but the schedule is evaluated once
-    per step and the groups keep float lr Parameters, so the optimizer compiles
-    and steps at the cost of an ungrouped optimizer with one schedule.
+    with ``build_groups(plan, net, schedule)``. Here, though, the schedule is
+    evaluated once per step and the groups keep float lr Parameters. The
+    optimizer then steps as fast as an ungrouped optimizer with one schedule, and
+    its first step takes up to about 1.3 times as long (``docs/benchmarks.md``).
 
     The returned optimizer is an instance of a subclass of ``optimizer_class``
     named ``Scheduled<class name>``. Its extra attributes are ``plan``,
     ``group_names``, ``group_lr_factors``, ``lr_schedule`` and the Parameter
-    ``lr_schedule_step``, the step at which the schedule is evaluated next; it
-    starts at 0, goes up by one at each call of ``get_lr()`` (once per optimizer
-    step), and is saved in checkpoints with the rest of the optimizer state.
+    ``lr_schedule_step``. That Parameter is the step at which the schedule is
+    evaluated next. It starts at 0, goes up by one at each call of ``get_lr()``
+    (once per optimizer step), and is saved in checkpoints with the rest of the
+    optimizer state.
     ``group_lrs()`` returns each group's lr at the latest step.
 
     Args:
@@ -295,17 +305,16 @@ def scheduled_optimizer(
         True
     """
     _check_optimizer_class(optimizer_class)
-    for key, reason in _RESERVED_ARGUMENTS.items():
+    for key, (reason, hint) in _RESERVED_ARGUMENTS.items():
         if key in optimizer_arguments:
             raise EmissionError(
-                f"scheduled_optimizer sets {key}= itself: {reason}.\n"
-                f"  Hint: remove {key}= from the optimizer arguments."
+                f"scheduled_optimizer sets {key}= itself, because {reason}.\n  Hint: {hint}."
             )
     lr_schedule = _schedule_cell(schedule)
 
     if not isinstance(plan, Plan):
         plan = plan_for_cell(plan, net)
-    # The group lrs start at 0.0; get_lr writes the real values before each update.
+    # The group lrs start at 0.0, and get_lr writes the real values before each update.
     out = build_groups(plan, net, 0.0)
 
     scheduled = _scheduled_class(optimizer_class)

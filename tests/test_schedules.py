@@ -12,7 +12,7 @@ import pytest
 from mindspore import Tensor, nn
 
 from grouprules import EmissionError, loads_rules, make_plan
-from grouprules.mindspore import build_groups, records_from_cell
+from grouprules.mindspore import build_groups, records_from_cell, records_from_checkpoint
 from grouprules.plan import Plan
 from grouprules.schedules import StepValues, scheduled_optimizer
 
@@ -202,6 +202,20 @@ def test_schedule_step_in_checkpoint(graph_mode: None, tmp_path: Path) -> None:
     assert saved["lr_schedule_step"].asnumpy().tolist() == [2]
 
 
+def test_training_checkpoint_plans_network(graph_mode: None, tmp_path: Path) -> None:
+    net = TinyNet()
+    optimizer = scheduled_optimizer(nn.SGD, tiny_plan(net), net, [0.1, 0.2])
+    train_step = nn.TrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()), optimizer)
+    train_step(Tensor(np.ones((2, 3), np.float32)), Tensor(np.ones((2, 2), np.float32)))
+    path = tmp_path / "train.ckpt"
+    mindspore.save_checkpoint(train_step, str(path))
+
+    records = records_from_checkpoint(path)
+
+    assert "lr_schedule_step" in mindspore.load_checkpoint(str(path))
+    assert [record.name for record in records] == [name for name, _ in net.parameters_and_names()]
+
+
 def test_rule_file_path_is_planned(graph_mode: None, tmp_path: Path) -> None:
     path = tmp_path / "tiny.yaml"
     path.write_text(RULES_TEXT)
@@ -246,6 +260,26 @@ def test_model_train_runs_schedule(graph_mode: None) -> None:
 
     assert int(optimizer.lr_schedule_step.asnumpy()[0]) == 4
     assert optimizer.group_lrs()["layer_3_decay_lrx2"] == pytest.approx(0.0125 * 2.0, rel=1e-6)
+
+
+def test_model_train_sink_mode_runs_schedule(graph_mode: None) -> None:
+    from mindspore import dataset
+    from mindspore.train import Model
+
+    net = TinyNet()
+    plan = tiny_plan(net)
+    optimizer = scheduled_optimizer(nn.SGD, plan, net, [0.1, 0.05, 0.025, 0.0125])
+    rng = np.random.default_rng(4)
+    samples = [
+        (rng.standard_normal(3).astype(np.float32), np.int32(rng.integers(2))) for _ in range(8)
+    ]
+    data = dataset.GeneratorDataset(samples, ["x", "label"], shuffle=False).batch(2)
+    model = Model(net, nn.SoftmaxCrossEntropyWithLogits(sparse=True), optimizer)
+
+    model.train(1, data, dataset_sink_mode=True)
+
+    assert int(optimizer.lr_schedule_step.asnumpy()[0]) == 4
+    assert optimizer.group_lrs()["layer_1_decay"] == pytest.approx(0.0125 * 0.25, rel=1e-6)
 
 
 def test_step_past_list_end_raises(graph_mode: None) -> None:
@@ -322,7 +356,7 @@ def test_experimental_optimizer_rejected() -> None:
     [
         (
             0.1,
-            "schedule is the constant 0.1; a constant lr needs no schedule.\n"
+            "schedule is the constant 0.1, but a constant lr needs no schedule.\n"
             "  Hint: build float-lr groups with build_groups(plan, net, lr).",
         ),
         (
@@ -339,21 +373,23 @@ def test_experimental_optimizer_rejected() -> None:
         ),
         (
             [],
-            "schedule has shape (0,); per-step lrs must be a non-empty 1-D sequence, "
+            "schedule has shape (0,), but per-step lrs must be a non-empty 1-D sequence, "
             "one value per optimizer step.",
         ),
         (
             [[0.1, 0.2]],
-            "schedule has shape (1, 2); per-step lrs must be a non-empty 1-D sequence, "
+            "schedule has shape (1, 2), but per-step lrs must be a non-empty 1-D sequence, "
             "one value per optimizer step.",
         ),
         (
             [0.1, -0.2],
-            "schedule[1] is -0.2; MindSpore trains only with finite, non-negative learning rates.",
+            "schedule[1] is -0.2, but MindSpore trains only with finite, non-negative "
+            "learning rates.",
         ),
         (
             [0.1, float("nan")],
-            "schedule[1] is nan; MindSpore trains only with finite, non-negative learning rates.",
+            "schedule[1] is nan, but MindSpore trains only with finite, non-negative "
+            "learning rates.",
         ),
         (
             ["a"],
@@ -384,26 +420,34 @@ def test_tensor_schedule_accepted(graph_mode: None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("argument", "reason"),
+    ("argument", "message"),
     [
-        ("learning_rate", "every group's lr comes from the schedule"),
+        (
+            "params",
+            "scheduled_optimizer sets params= itself, because the groups come from the plan.\n"
+            "  Hint: remove params=.",
+        ),
+        (
+            "learning_rate",
+            "scheduled_optimizer sets learning_rate= itself, because every group's lr comes "
+            "from the schedule.\n"
+            "  Hint: pass the base lr as the schedule argument.",
+        ),
         (
             "weight_decay",
-            "every group sets its own weight_decay; set weight_decay in the rule file or pass "
-            "weight_decay= to plan_for_cell",
+            "scheduled_optimizer sets weight_decay= itself, because every group sets its own "
+            "weight_decay.\n"
+            "  Hint: set weight_decay in the rule file, or pass weight_decay= to plan_for_cell.",
         ),
     ],
 )
-def test_reserved_argument_rejected(argument: str, reason: str) -> None:
+def test_reserved_argument_rejected(argument: str, message: str) -> None:
     net = TinyNet()
 
     with pytest.raises(EmissionError) as caught:
         scheduled_optimizer(nn.SGD, tiny_plan(net), net, [0.1], **{argument: 0.01})
 
-    assert str(caught.value) == (
-        f"scheduled_optimizer sets {argument}= itself: {reason}.\n"
-        f"  Hint: remove {argument}= from the optimizer arguments."
-    )
+    assert str(caught.value) == message
 
 
 def test_plan_of_other_network_rejected() -> None:
