@@ -30,6 +30,7 @@ from typing import Any
 import regex
 import yaml
 
+from ._quoting import format_value
 from .errors import Problem
 
 if sys.version_info >= (3, 11):
@@ -83,11 +84,6 @@ class _Abort(Exception):
 
 def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
-
-
-def _short_repr(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _limit_problem(file: str, mark: Any, trail: str, message: str, fix: str) -> Problem:
@@ -231,8 +227,9 @@ class _YamlTree:
             self._problem(
                 node,
                 trail,
-                f"cannot read {node.value!r} as {_short_tag(node.tag)}",
-                value=_short_repr(node.value),
+                f"cannot read {format_value(node.value)} as {_short_tag(node.tag)}",
+                value=format_value(node.value),
+                raw_value=node.value,
                 expected=f"a value of type {_short_tag(node.tag)}",
                 hint="remove the tag or fix the value",
             )
@@ -257,7 +254,8 @@ class _YamlTree:
                     key_node,
                     trail,
                     "mapping key is not a string",
-                    value=_short_repr(key),
+                    value=format_value(key),
+                    raw_value=key,
                     expected="a key name such as `pattern`",
                     hint="quote the key or fix the indentation",
                 )
@@ -294,8 +292,9 @@ class _YamlTree:
                 self._problem(
                     key_node,
                     child,
-                    f"duplicate key {_short_repr(key)}, first set on line {first_line}",
-                    value=_short_repr(key),
+                    f"duplicate key {format_value(key)}, first set on line {first_line}",
+                    value=format_value(key),
+                    raw_value=key,
                     expected="each key once per mapping",
                     hint="delete one of the two entries; the later one would not silently "
                     "replace the earlier one",
@@ -409,7 +408,9 @@ def _toml_lines(text: str) -> Iterator[tuple[int, str]]:
 def toml_positions(text: str) -> tuple[Positions, list[tuple[str, int, int, int]]]:
     """Find the line of each table header and ``key =`` line in TOML text.
 
-    Plain string operations only, so that a long line costs linear time.
+    Plain string operations only, so that a long line costs linear time. The
+    whole document (trail ``""``) is placed at its first key or table header,
+    as YAML places it, or at 1:1 when there is none.
 
     Returns:
         The positions, and ``(trail, line, column, first_line)`` for each key or
@@ -451,6 +452,7 @@ def toml_positions(text: str) -> tuple[Positions, list[tuple[str, int, int, int]
             duplicates.append((trail, number, column, positions[f"key:{trail}"][0]))
         positions.setdefault(trail, (number, column))
         positions.setdefault(f"key:{trail}", (number, column))
+    positions[""] = min(positions.values(), default=(1, 1))
     return positions, duplicates
 
 
@@ -501,7 +503,7 @@ def _toml_problem(exc: tomllib.TOMLDecodeError, text: str, file: str) -> Problem
             trail, line, column, first_line = duplicates[0]
             key = trail.rsplit(".", 1)[-1]
             return Problem(
-                f"duplicate key {_short_repr(key)}, first set on line {first_line}",
+                f"duplicate key {format_value(key)}, first set on line {first_line}",
                 file,
                 line,
                 column,

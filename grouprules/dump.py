@@ -18,6 +18,7 @@ from pathlib import Path
 
 import regex
 
+from ._quoting import format_value, quoted
 from .errors import GroupRulesError
 from .records import ParamRecord
 
@@ -78,7 +79,7 @@ def parse_dump(text: str, source: str = "<string>") -> list[ParamRecord]:
         match = _MINDSPORE_LINE.match(line) or _PLAIN_LINE.match(line)
         if match is None:
             raise DumpError(
-                f"{source}:{number}: cannot read parameter line {line.strip()[:120]!r}\n"
+                f"{source}:{number}: cannot read parameter line {format_value(line.strip())}\n"
                 "  expected: 'Parameter (name=NAME, shape=(D, ...), ...)' or 'NAME (D, ...)'\n"
                 "  Hint: print each parameter on its own line, for example with "
                 "`for p in net.get_parameters(): print(p)`."
@@ -86,13 +87,14 @@ def parse_dump(text: str, source: str = "<string>") -> list[ParamRecord]:
         name = match.group("name")
         if name in seen:
             raise DumpError(
-                f"{source}:{number}: parameter {name!r} is listed twice (first on line "
+                f"{source}:{number}: parameter {quoted(name)} is listed twice (first on line "
                 f"{seen[name]})\n  Hint: remove the duplicate line."
             )
         shape = _parse_shape(match.group("shape"))
         if shape is None:
             raise DumpError(
-                f"{source}:{number}: parameter {name!r} has shape {match.group('shape')[:60]!r}, "
+                f"{source}:{number}: parameter {quoted(name)} has shape "
+                f"{format_value(match.group('shape'), 60)}, "
                 "which is not a list of whole numbers\n"
                 "  expected: sizes such as (768, 3, 16, 16), [768, 3] or 768x3\n"
                 "  Hint: copy the shape as MindSpore prints it."

@@ -10,6 +10,7 @@ import functools
 import math
 from collections.abc import Hashable, Iterable
 
+from ._quoting import quoted
 from .errors import (
     ArgumentError,
     ExpectationError,
@@ -55,13 +56,13 @@ def _split_records(
     for record in records:
         if record.name in seen_names:
             raise ParameterRecordError(
-                f"parameter name {record.name!r} appears twice in the records.\n"
+                f"parameter name {quoted(record.name)} appears twice in the records.\n"
                 "  Hint: names must be unique; give a shared parameter one record per name, "
                 "each with the same identity."
             )
         if record.shape and min(record.shape) < 0:
             raise ParameterRecordError(
-                f"parameter {record.name!r} has shape {record.shape}, with a negative size.\n"
+                f"parameter {quoted(record.name)} has shape {record.shape}, with a negative size.\n"
                 "  Hint: sizes are the parameter's dimensions, each 0 or more."
             )
         seen_names.add(record.name)

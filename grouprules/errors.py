@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ArgumentError",
@@ -45,9 +46,11 @@ class Problem:
         line: 1-based line of the offending value, if known.
         column: 1-based column of the offending value, if known.
         trail: Key trail of the offending value, such as ``rules[3].layer``.
-        value: The offending value as written (``repr`` of it), if any.
+        value: The offending value as YAML text, strings quoted as ``'blocks\\.'``, if any.
         expected: What a valid value looks like.
         hint: How to fix it.
+        raw_value: The offending value as read from the file (a string, number,
+            boolean, list or mapping), or ``None`` when it is null or there is none.
     """
 
     message: str
@@ -58,6 +61,7 @@ class Problem:
     value: str | None = None
     expected: str | None = None
     hint: str | None = None
+    raw_value: Any = None
 
     @property
     def location(self) -> str:

@@ -22,6 +22,8 @@ from typing import Union
 
 import regex
 
+from ._quoting import quoted
+
 __all__ = ["ExpressionSyntaxError", "LayerExpression", "parse_layer_expression"]
 
 #: Longest expression accepted, in characters.
@@ -104,7 +106,7 @@ class _Parser:
             if match is None:
                 offset = position + len(text[position:]) - len(text[position:].lstrip())
                 raise ExpressionSyntaxError(
-                    f"unexpected character {text[offset]!r} at position {offset + 1}", offset
+                    f"unexpected character {quoted(text[offset])} at position {offset + 1}", offset
                 )
             kind = match.lastgroup
             assert kind is not None
@@ -124,9 +126,9 @@ class _Parser:
     def _expect(self, op: str) -> None:
         kind, value, position = self._take()
         if kind != "op" or value != op:
-            found = "end of expression" if kind == "end" else repr(value)
+            found = "end of expression" if kind == "end" else quoted(value)
             raise ExpressionSyntaxError(
-                f"expected {op!r} at position {position + 1}, found {found}", position
+                f"expected {quoted(op)} at position {position + 1}, found {found}", position
             )
 
     def parse(self) -> _Node:
@@ -134,7 +136,7 @@ class _Parser:
         kind, value, position = self._peek()
         if kind != "end":
             raise ExpressionSyntaxError(
-                f"unexpected {value!r} at position {position + 1}", position
+                f"unexpected {quoted(value)} at position {position + 1}", position
             )
         return node
 
@@ -191,7 +193,7 @@ class _Parser:
             self._expect(")")
             self.depth -= 1
             return node
-        found = "end of expression" if kind == "end" else repr(value)
+        found = "end of expression" if kind == "end" else quoted(value)
         raise ExpressionSyntaxError(
             f"expected an integer, a name or '(' at position {position + 1}, found {found}",
             position,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import regex
 
+from ._quoting import quoted
 from .errors import MAX_LISTED_NAMES
 
 if TYPE_CHECKING:
@@ -153,6 +154,28 @@ def _norm_classes(owner_types: set[str]) -> str:
     return ", ".join(found) if found else "none"
 
 
+def _decayed_norm_hint(norm_owned: Sequence[ParamRecord]) -> str:
+    classes = sorted({record.owner_types[0] for record in norm_owned if record.owner_types})
+    if classes:
+        hint = (
+            f"add their cell classes ({', '.join(classes)}) to no_weight_decay.cell_types or "
+            "their names to no_weight_decay.names"
+        )
+    else:
+        hint = (
+            "the input (a parameter dump or a checkpoint) carries no cell types, so "
+            "no_weight_decay.cell_types cannot exempt them; add their names to "
+            "no_weight_decay.names, or evaluate the live network (--model)"
+        )
+    high_rank = sum(1 for record in norm_owned if record.rank > 1)
+    if high_rank:
+        hint += (
+            f"; max_rank: 1 misses the {high_rank} of rank 2 or more, such as the scale of a "
+            "LayerNorm over (C, H, W)"
+        )
+    return hint
+
+
 def _decay_findings(
     rules: RuleSet, trainable: Sequence[ParamRecord], assignments: Sequence[Assignment]
 ) -> list[Finding]:
@@ -164,7 +187,7 @@ def _decay_findings(
             findings.append(
                 Finding(
                     "unused-no-decay-pattern",
-                    f"no_weight_decay pattern {pattern!r} matches no trainable parameter",
+                    f"no_weight_decay pattern {quoted(pattern)} matches no trainable parameter",
                     trail,
                     rules.locate(trail),
                     _unused_pattern_hint(pattern),
@@ -178,7 +201,7 @@ def _decay_findings(
             findings.append(
                 Finding(
                     "unused-no-decay-cell-type",
-                    f"no trainable parameter is owned by a cell of class {cell_type!r} "
+                    f"no trainable parameter is owned by a cell of class {quoted(cell_type)} "
                     "or of a subclass of it",
                     trail,
                     rules.locate(trail),
@@ -212,7 +235,7 @@ def _decay_findings(
                 tuple(low_rank),
             )
         )
-    norm_owned = [r.name for r in trainable if r.name in decayed and _looks_like_norm(r)]
+    norm_owned = [r for r in trainable if r.name in decayed and _looks_like_norm(r)]
     if norm_owned:
         findings.append(
             Finding(
@@ -220,9 +243,8 @@ def _decay_findings(
                 f"{len(norm_owned)} norm parameter(s) still get weight decay",
                 "no_weight_decay",
                 rules.locate("no_weight_decay"),
-                "add the norm cell classes to no_weight_decay.cell_types or their names to "
-                "no_weight_decay.names; a (C, H, W) LayerNorm scale is not rank 1",
-                tuple(norm_owned),
+                _decayed_norm_hint(norm_owned),
+                tuple(record.name for record in norm_owned),
             )
         )
     return findings
@@ -256,7 +278,7 @@ def check_plan(
             findings.append(
                 Finding(
                     "unused-rule",
-                    f"rule {rule.label} ({rule.pattern!r}) places {what}",
+                    f"rule {rule.label} ({quoted(rule.pattern)}) places {what}",
                     rule.trail,
                     rules.locate(f"{rule.trail}.pattern"),
                     "an earlier rule may match first, or the module was renamed",

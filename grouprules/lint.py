@@ -36,6 +36,7 @@ from ._pattern_analysis import (
     plain_word,
     shadow_prefix,
 )
+from ._quoting import quoted
 from .expressions import LayerExpression
 from .findings import Finding
 from .matching import CompiledRule, RuleSet
@@ -57,11 +58,6 @@ MAX_EVALUATIONS = 100_000
 #: Values tried for a capture whose pattern does not bound it, such as ``\d+``: every
 #: network has a block 0 and a capture worth reading takes at least two values.
 UNBOUNDED_VALUES = (0, 1)
-
-
-def quoted(text: str) -> str:
-    """Quote ``text`` as a YAML single-quoted string, ready to paste into a rule file."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _rule_name(rule: CompiledRule) -> str:

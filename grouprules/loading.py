@@ -28,6 +28,7 @@ from typing import Any
 import regex
 from pydantic import ValidationError
 
+from ._quoting import format_value, quoted
 from .documents import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -86,11 +87,6 @@ def _format_trail(loc: Iterable[str | int]) -> str:
     return trail
 
 
-def _short_repr(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _expected(kind: str, ctx: dict[str, Any]) -> str | None:
     if "expected" in ctx:
         return str(ctx["expected"])
@@ -119,9 +115,9 @@ def _unknown_key(loc: tuple[str | int, ...]) -> tuple[str, str, str]:
     parent = _format_trail(loc[:-1])
     known = _FIELDS_BY_MODEL.get(regex.sub(r"\[\d+\]", "", parent), ())
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    message = f"unknown key {_short_repr(str(loc[-1]))}"
+    message = f"unknown key {format_value(str(loc[-1]))}"
     expected = "one of: " + ", ".join(known)
-    hint = f"did you mean {close[0]!r}?" if close else "remove the key"
+    hint = f"did you mean {quoted(close[0])}?" if close else "remove the key"
     return message, expected, hint
 
 
@@ -133,7 +129,8 @@ def _validation_problems(exc: ValidationError, file: str, positions: Positions) 
         ctx = error.get("ctx") or {}
         kind = error["type"]
         message = error["msg"]
-        value: str | None = _short_repr(error["input"])
+        raw_value = error["input"]
+        value: str | None = format_value(raw_value)
         expected = _expected(kind, ctx)
         hint = ctx.get("hint") or _type_hint(kind, error["input"])
         if hint is None and expected is not None:
@@ -145,8 +142,8 @@ def _validation_problems(exc: ValidationError, file: str, positions: Positions) 
             message, expected, hint = _unknown_key(loc)
             position = positions.get(f"key:{trail}") or positions.get(trail)
         elif kind == "missing":
-            message = f"required key {str(loc[-1])!r} is missing"
-            value = None
+            message = f"required key {quoted(str(loc[-1]))} is missing"
+            value = raw_value = None
             hint = f"add the key `{loc[-1]}` to this mapping"
             position = _nearest(positions, _format_trail(loc[:-1]))
         else:
@@ -155,7 +152,9 @@ def _validation_problems(exc: ValidationError, file: str, positions: Positions) 
         line, column = position if position else (None, None)
         # The trail is shortened only after it located the problem.
         trail = trail if len(trail) <= 200 else trail[:197] + "..."
-        problems.append(Problem(message, file, line, column, trail, value, expected, hint))
+        problems.append(
+            Problem(message, file, line, column, trail, value, expected, hint, raw_value)
+        )
     return problems
 
 
@@ -178,7 +177,8 @@ def _check_schema_version(data: Any, file: str, positions: Positions) -> list[Pr
                 file,
                 1,
                 1,
-                value=_short_repr(data),
+                value=format_value(data),
+                raw_value=data,
                 expected=f"a mapping that starts with `schema_version: {SCHEMA_VERSION}`",
                 hint="see docs/rule-files.md for the layout",
             )
@@ -205,10 +205,11 @@ def _check_schema_version(data: Any, file: str, positions: Positions) -> list[Pr
                 line,
                 column,
                 "schema_version",
-                _short_repr(version),
+                format_value(version),
                 f"schema_version: {SCHEMA_VERSION}",
                 f"this grouprules release reads version {SCHEMA_VERSION} files; upgrade "
                 f"grouprules or rewrite the file for version {SCHEMA_VERSION}",
+                raw_value=version,
             )
         ]
     return []
@@ -227,7 +228,9 @@ class _Checker:
     def add(self, trail: str, message: str, value: Any, expected: str, hint: str) -> None:
         line, column = _nearest(self.positions, trail) or (None, None)
         self.problems.append(
-            Problem(message, self.file, line, column, trail, _short_repr(value), expected, hint)
+            Problem(
+                message, self.file, line, column, trail, format_value(value), expected, hint, value
+            )
         )
 
     def fixed_layer(self, index: int, layer: int) -> None:
@@ -248,7 +251,8 @@ class _Checker:
         if shadowed:
             self.add(
                 f"rules[{index}].pattern",
-                f"the pattern captures {shadowed[0]!r}, a name reserved for layer expressions",
+                f"the pattern captures {quoted(shadowed[0])}, a name reserved for layer "
+                "expressions",
                 self.spec.rules[index].pattern,
                 "capture names other than num_layers and head",
                 f"rename the capture, as in (?P<{shadowed[0]}_index>\\d+)",
@@ -298,7 +302,7 @@ class _Checker:
             if rule.name in first:
                 self.add(
                     f"rules[{index}].name",
-                    f"rule name {rule.name!r} is already used by rules[{first[rule.name]}]",
+                    f"rule name {quoted(rule.name)} is already used by rules[{first[rule.name]}]",
                     rule.name,
                     "a name no other rule has",
                     "give each rule its own name; reports and findings refer to rules by name",

@@ -20,6 +20,7 @@ from functools import cached_property
 import regex
 
 from . import _prefilter
+from ._quoting import format_value, quoted
 from .errors import RuleEvaluationError
 from .expressions import LayerExpression
 from .records import ParamRecord
@@ -114,8 +115,8 @@ class CompiledRule:
             raise self._error(
                 "pattern",
                 name,
-                f"matching {self.pattern!r} against parameter {name!r} took longer than "
-                f"{MATCH_TIMEOUT_SECONDS} s",
+                f"matching {quoted(self.pattern)} against parameter {quoted(name)} took longer "
+                f"than {MATCH_TIMEOUT_SECONDS} s",
                 "the pattern backtracks catastrophically; remove nested repeats such as "
                 "(a+)+, or use an atomic group (?>...)",
             ) from None
@@ -144,11 +145,16 @@ class CompiledRule:
             text = match.group(capture)
             # isdecimal() accepts exactly what int() reads; isdigit() would let "²" through.
             if text is None or not text.isdecimal() or len(text) > MAX_CAPTURE_DIGITS:
+                found = (
+                    "unset (its group did not take part in the match)"
+                    if text is None
+                    else format_value(text)
+                )
                 raise self._error(
                     "layer",
                     name,
-                    f"capture {capture!r} is {text!r} for parameter {name!r}, not an integer "
-                    f"of at most {MAX_CAPTURE_DIGITS} digits",
+                    f"capture {quoted(capture)} is {found} for parameter "
+                    f"{quoted(name)}, not an integer of at most {MAX_CAPTURE_DIGITS} digits",
                     f"restrict the capture to digits, as in (?P<{capture}>\\d+)",
                 )
             env[capture] = int(text)
@@ -158,7 +164,8 @@ class CompiledRule:
             raise self._error(
                 "layer",
                 name,
-                f"{self.layer.source!r} divides by zero for parameter {name!r} (captures {env})",
+                f"{quoted(self.layer.source)} divides by zero for parameter {quoted(name)} "
+                f"(captures {format_value(env)})",
                 "guard the divisor, for example with max(1, ...)",
             ) from None
 
@@ -166,8 +173,8 @@ class CompiledRule:
             raise self._error(
                 "layer",
                 name,
-                f"{self.layer.source!r} gives layer id {layer_id} for parameter {name!r}, "
-                f"outside 0..{num_layers + 1}",
+                f"{quoted(self.layer.source)} gives layer id {layer_id} for parameter "
+                f"{quoted(name)}, outside 0..{num_layers + 1}",
                 f"raise num_layers or bound the expression, for example "
                 f"min({self.layer.source}, head)",
             )
@@ -268,7 +275,7 @@ class RuleSet:
             trail = f"no_weight_decay.names[{index}]"
             line, column = self.positions.get(trail, (None, None))
             raise RuleEvaluationError(
-                f"searching {pattern!r} in parameter {name!r} took longer than "
+                f"searching {quoted(pattern)} in parameter {quoted(name)} took longer than "
                 f"{MATCH_TIMEOUT_SECONDS} s",
                 source=self.source,
                 trail=trail,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._quoting import quoted
 from .errors import Problem, RuleFileError
 
 __all__ = ["list_packs", "resolve_rules", "rules_path"]
@@ -63,7 +64,7 @@ def rules_path(name: str) -> Path:
         raise RuleFileError(
             [
                 Problem(
-                    f"no bundled rule pack is named {name!r}",
+                    f"no bundled rule pack is named {quoted(name)}",
                     str(_pack_folder()),
                     expected="one of: " + ", ".join(list_packs()),
                     hint="run `grouprules list-rules` to list the packs, or give the path "
@@ -104,7 +105,8 @@ def resolve_rules(spec: str | Path) -> Path:
         raise RuleFileError(
             [
                 Problem(
-                    f"{str(spec)!r} is neither a rule file nor the name of a bundled rule pack",
+                    f"{quoted(str(spec))} is neither a rule file nor the name of a bundled "
+                    "rule pack",
                     str(spec),
                     expected="a .yaml, .yml or .toml rule file, or one of the packs: "
                     + ", ".join(list_packs()),

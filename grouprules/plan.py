@@ -5,9 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ArgumentError
 from .findings import Finding
 
 __all__ = ["Assignment", "Group", "Plan", "Skipped"]
+
+
+def _real_number(base_lr: Any) -> float | None:
+    # float() reads numpy scalars and one-element tensors too. It also converts a
+    # string or a boolean, which is not a learning rate, so those are rejected first.
+    if base_lr is None:
+        return None
+    is_bool = isinstance(base_lr, bool) or type(base_lr).__name__ == "bool_"
+    if not is_bool and not isinstance(base_lr, (str, bytes)):
+        try:
+            return float(base_lr)
+        except (TypeError, ValueError):
+            pass
+    raise ArgumentError(
+        f"Plan.summary() takes the base lr as a number, not a {type(base_lr).__name__}.\n"
+        "  Hint: for a learning-rate schedule, pass its value at one step as a float, or "
+        "call summary() without it to report lr factors; after build_groups(), "
+        "OptimizerGroups.lr_at(name, step) from grouprules.mindspore returns a group's lr "
+        "at a step."
+    )
 
 
 @dataclass(frozen=True)
@@ -160,16 +181,23 @@ class Plan:
         base lr.
 
         Args:
-            base_lr: The base lr, as a number; ``None`` reports factors only.
+            base_lr: The base lr, as a real number (a numpy scalar works too);
+                ``None`` reports factors only. For a schedule, pass its value at
+                one step.
 
         Returns:
             The description.
+
+        Raises:
+            ArgumentError: ``base_lr`` is not a real number, such as a
+                ``LearningRateSchedule`` or a boolean.
 
         Example:
             >>> print(plan.summary(1e-3))  # doctest: +SKIP
             grouprules: 304 parameters in 28 groups, layer ids 0..13 (rules/convnext.yaml)
             base lr 0.001; smallest group lr 5.498e-05 (layer 0); largest 0.001 (layer 13)
         """
+        base_lr = _real_number(base_lr)
         smallest, largest = self.lr_range()
         ids = self.layer_ids
         head = (

@@ -102,6 +102,31 @@ def test_json_lists_rule_matches(folder: Path, capsys: pytest.CaptureFixture[str
     assert document["parameters"][2]["decay_rule"] == "no_weight_decay.names[0]"
 
 
+@pytest.mark.parametrize("value", ["-1", "-1e-3", "nan", "inf", "-inf"])
+def test_lr_rejects_invalid_number(
+    folder: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    code = main(["explain", "rules.yaml", "--params", "net.txt", f"--lr={value}"])
+
+    assert code == 2
+    assert f"argument --lr: {value} is not a finite number >= 0" in capsys.readouterr().err
+
+
+def test_lr_rejects_text(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["explain", "rules.yaml", "--params", "net.txt", "--lr", "fast"])
+
+    assert code == 2
+    assert "argument --lr: 'fast' is not a number" in capsys.readouterr().err
+
+
+def test_lr_zero_accepted(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["explain", "rules.yaml", "--params", "net.txt", "--lr", "0"])
+
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert "base lr 0; smallest group lr 0 (layer 0); largest 0 (layer 3)" in lines
+
+
 def test_plot_writes_png(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib", reason="matplotlib is the optional `plot` extra")
     code = main(["explain", "rules.yaml", "--params", "net.txt", "--plot", "layers.png"])

@@ -161,11 +161,20 @@ def test_check_rejects_edited_lock(folder: Path, capsys: pytest.CaptureFixture[s
     assert code == 1
     assert out == []
     assert err[0].startswith("grouprules: error [invalid-lock-file]: grouprules.lock: ")
-    assert err[-1] == "  Hint: regenerate it with `grouprules lock` instead of editing it."
+    assert err[-3:] == [
+        "  Hint: regenerate it with `grouprules lock` instead of editing it.",
+        "",
+        "grouprules check: failed with 1 error(s) before comparing the grouping with "
+        "grouprules.lock",
+    ]
 
     code, out, _ = _run(capsys, *argv, "--format", "github")
     assert code == 1
     assert out[0].startswith("::error title=grouprules invalid-lock-file::grouprules.lock: ")
+    assert out[1:] == [
+        "grouprules check: failed with 1 error(s) before comparing the grouping with "
+        "grouprules.lock"
+    ]
 
 
 def test_check_invalid_rule_file(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -177,6 +186,45 @@ def test_check_invalid_rule_file(folder: Path, capsys: pytest.CaptureFixture[str
     assert code == 1
     assert out[0].startswith("::error file=bad.yaml,line=")
     assert "title=grouprules invalid-rule-file::" in out[0]
+
+
+def test_check_github_summary_after_early_failure(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["lock", str(_CONVNEXT), "--params", _BASE_DUMP, "-o", "grouprules.lock"]) == 0
+    (folder / "small.txt").write_text("head.dense.weight (10, 128)\n", encoding="utf-8")
+    (folder / "odd.txt").write_text("mystery.weight (2, 2)\n", encoding="utf-8")
+    capsys.readouterr()
+    argv = ["check", str(_CONVNEXT), "--lock", "grouprules.lock", "--format", "github"]
+
+    code, out, _ = _run(capsys, *argv, "--params", "small.txt")
+    assert code == 1
+    assert len(out) == 4
+    for line in out[:3]:
+        assert line.startswith(f"::error file={_CONVNEXT},line=")
+        assert ",title=grouprules expect-failed::expect." in line
+    assert out[-1] == (
+        "grouprules check: failed with 3 error(s) before comparing the grouping with "
+        "grouprules.lock"
+    )
+
+    code, out, _ = _run(capsys, *argv, "--params", "odd.txt", "--no-expect")
+    assert code == 1
+    assert "title=grouprules unmatched-parameters::" in out[0]
+    assert out[1:] == [
+        "grouprules check: failed with 1 error(s) before comparing the grouping with "
+        "grouprules.lock"
+    ]
+
+
+def test_diff_error_form(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (folder / "bad.yaml").write_text("schema_version: 1\nname: x\n", encoding="utf-8")
+
+    code, out, err = _run(capsys, "diff", str(_CONVNEXT), "bad.yaml", "--params", _BASE_DUMP)
+
+    assert code == 1
+    assert out == []
+    assert err[0] == "error: bad.yaml:1:1: num_layers: required key 'num_layers' is missing"
 
 
 def test_lock_to_stdout(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:

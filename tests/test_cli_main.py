@@ -46,6 +46,31 @@ def test_decay_options_state_units(command: str, capsys: pytest.CaptureFixture[s
     assert "--checkpoint CKPT" in text
 
 
+@pytest.mark.parametrize(
+    ("command", "argument"),
+    [
+        ("explain", "RULES rule file (.yaml, .yml or .toml), "),
+        ("lock", "RULES rule file (.yaml, .yml or .toml), "),
+        ("check", "RULES rule file (.yaml, .yml or .toml), "),
+        ("diff", "OLD the rule file to compare from, "),
+        ("diff", "NEW the rule file to compare to, "),
+    ],
+)
+def test_rules_argument_names_packs(
+    command: str, argument: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _help(command, capsys)
+    assert f"{argument}or the name of a bundled pack (see `grouprules list-rules`)" in text
+
+
+def test_validate_files_argument_names_packs(capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help("validate", capsys)
+    assert (
+        "FILE rule files (.yaml, .yml or .toml) to check, or names of bundled packs (see "
+        "`grouprules list-rules`)"
+    ) in text
+
+
 def test_format_choices_described(capsys: pytest.CaptureFixture[str]) -> None:
     text = _help("validate", capsys)
     assert (
@@ -58,7 +83,10 @@ def test_format_choices_described(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_explain_help_names_lr_and_plot(capsys: pytest.CaptureFixture[str]) -> None:
     text = _help("explain", capsys)
-    assert "--lr Z base learning rate" in text
+    assert (
+        "--lr Z base learning rate, a finite number >= 0; adds each group's lr "
+        "(base x lr_scale x lr_mult) to the output"
+    ) in text
     assert "--plot FILE.png" in text
     assert "pip install 'grouprules[plot]'" in text
 

@@ -165,10 +165,10 @@ def test_evaluation_findings_with_params(folder: Path, capsys: pytest.CaptureFix
     assert headlines == [
         "evaluated.yaml:3:13: warning [layer-gap]: num_layers: layer id(s) 3 hold no trainable "
         "parameter between used ids 0 and 4, so the layers above skip a decay step",
-        "evaluated.yaml:9:5: warning [unused-rule]: rules[2]: rule rules[2] ('neck\\\\.') "
+        "evaluated.yaml:9:5: warning [unused-rule]: rules[2]: rule rules[2] ('neck\\.') "
         "places no parameter",
         "evaluated.yaml:12:22: warning [unused-no-decay-pattern]: no_weight_decay.names[1]: "
-        "no_weight_decay pattern '\\\\.beta$' matches no trainable parameter",
+        "no_weight_decay pattern '\\.beta$' matches no trainable parameter",
         "evaluated.yaml:12:3: warning [decayed-low-rank]: no_weight_decay: 1 parameter(s) of "
         "rank 0 or 1 still get weight decay",
         "evaluated.yaml:12:3: warning [decayed-norm]: no_weight_decay: 1 norm parameter(s) "
@@ -259,7 +259,7 @@ def test_github_annotations(folder: Path, capsys: pytest.CaptureFixture[str]) ->
         "%0Avalue: '*.bias'%0Aexpected: a regular expression in the syntax of the `regex` "
         "package%0AHint: patterns are regular expressions, not globs: write '.*\\.bias$'",
         "::error file=schema.yaml,line=7,col=38,title=grouprules invalid-rule-file::"
-        "rules[1].wieght_decay: unknown key 'wieght_decay'%0Avalue: False%0Aexpected: one of: "
+        "rules[1].wieght_decay: unknown key 'wieght_decay'%0Avalue: false%0Aexpected: one of: "
         "pattern, layer, name, description, weight_decay, lr_mult, wd_mult%0AHint: did you "
         "mean 'weight_decay'?",
         "grouprules validate: 2 file(s) checked, 1 failed: 2 error(s), 4 warning(s)",
@@ -292,7 +292,13 @@ def test_json_document(folder: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert document["ok"] is False
     assert document["strict"] is False
     assert document["input"] == "--params net.txt"
-    assert document["summary"] == {"files": 1, "failed": 1, "errors": 1, "warnings": 5}
+    assert document["summary"] == {
+        "files": 1,
+        "failed": 1,
+        "errors": 1,
+        "warnings": 5,
+        "input_errors": 0,
+    }
     assert document["diagnostics"] == []
     (report,) = document["files"]
     assert (report["path"], report["ok"], report["errors"], report["warnings"]) == (
@@ -326,3 +332,71 @@ def test_no_files_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_layer_decay_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "x.yaml", "--layer-decay", "1.5"]) == 2
     assert "argument --layer-decay: 1.5 is outside (0, 1]" in capsys.readouterr().err
+
+
+_WRONG_VALUES = """\
+schema_version: 1
+name: tiny
+num_layers: 2.5
+layer_decay: .inf
+rules:
+  - {pattern: 'blocks\\.(?P<i>\\d+\\.', layer: 1}
+  - {pattern: 'head\\.', layer: head, weight_decay: 'it''s'}
+  - {pattern: 'x', layer: [1, 'a\\.']}
+"""
+
+
+def test_values_written_as_yaml(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (folder / "values.yaml").write_text(_WRONG_VALUES, encoding="utf-8")
+
+    code, lines = _run(capsys, "values.yaml")
+
+    values = [line for line in lines if line.startswith("  value: ")]
+    assert values == [
+        "  value: 2.5",
+        "  value: .inf",
+        "  value: 'blocks\\.(?P<i>\\d+\\.'",
+        "  value: 'it''s'",
+        "  value: [1, 'a\\.']",
+    ]
+    assert code == 1
+
+
+def test_json_values_are_raw(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (folder / "values.yaml").write_text(_WRONG_VALUES, encoding="utf-8")
+
+    code = main(["validate", "--format", "json", "values.yaml"])
+    document = json.loads(capsys.readouterr().out)
+
+    (report,) = document["files"]
+    values = [item["value"] for item in report["diagnostics"]]
+    assert values == [2.5, ".inf", "blocks\\.(?P<i>\\d+\\.", "it's", [1, "a\\."]]
+    assert code == 1
+
+
+def test_unreadable_input_summary(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines = _run(capsys, "evaluated.yaml", "--params", "missing.txt")
+    assert lines[-1] == (
+        "1 file(s) checked, 0 failed, and the network input could not be read: 1 error(s), "
+        "0 warning(s)"
+    )
+    assert code == 1
+
+    code, lines = _run(capsys, "evaluated.yaml", "--params", "missing.txt", "--format", "github")
+    assert lines[-1] == (
+        "grouprules validate: 1 file(s) checked, 0 failed, and the network input could not be "
+        "read: 1 error(s), 0 warning(s)"
+    )
+    assert code == 1
+
+    code = main(["validate", "--format", "json", "evaluated.yaml", "--params", "missing.txt"])
+    document = json.loads(capsys.readouterr().out)
+    assert document["summary"] == {
+        "files": 1,
+        "failed": 0,
+        "errors": 1,
+        "warnings": 0,
+        "input_errors": 1,
+    }
+    assert document["ok"] is False
+    assert code == 1

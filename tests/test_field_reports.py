@@ -412,7 +412,7 @@ def test_pytorch_norm_names_warn(tmp_path: Path) -> None:
 
     unused = _finding(plan, "unused-no-decay-pattern")
     assert unused.message == (
-        "no_weight_decay pattern 'LayerNorm\\\\.weight' matches no trainable parameter"
+        "no_weight_decay pattern 'LayerNorm\\.weight' matches no trainable parameter"
     )
     assert unused.hint == (
         "MindSpore names norm parameters gamma and beta, not weight and bias; check the "

@@ -92,8 +92,8 @@ def test_unused_rule() -> None:
     unused = [finding for finding in plan.findings if finding.code == "unused-rule"]
 
     assert [finding.message for finding in unused] == [
-        "rule late ('h\\\\.') places no parameter",
-        "rule ghost ('g\\\\.') places no parameter",
+        "rule late ('h\\.') places no parameter",
+        "rule ghost ('g\\.') places no parameter",
     ]
     assert unused[0].location == "f.yaml:8:27"
     assert unused[0].hint == "an earlier rule may match first, or the module was renamed"
@@ -107,7 +107,7 @@ def test_rule_matching_only_frozen() -> None:
 
     finding = _only(plan, "unused-rule")
 
-    assert finding.message == "rule rules[0] ('b\\\\.') places only frozen parameters"
+    assert finding.message == "rule rules[0] ('b\\.') places only frozen parameters"
 
 
 def test_unused_no_decay_pattern() -> None:
@@ -181,6 +181,38 @@ def test_decayed_low_rank_and_norm() -> None:
     assert low_rank.names == ("fc.bias", "scalar")
     assert norm.message == "1 norm parameter(s) still get weight decay"
     assert norm.names == ("ln.gamma",)
+
+
+_CELL_TYPES_FIX = (
+    "add their cell classes (LayerNorm) to no_weight_decay.cell_types or their names to "
+    "no_weight_decay.names"
+)
+_NO_OWNER_TYPES_FIX = (
+    "the input (a parameter dump or a checkpoint) carries no cell types, so "
+    "no_weight_decay.cell_types cannot exempt them; add their names to no_weight_decay.names, "
+    "or evaluate the live network (--model)"
+)
+_HIGH_RANK_NOTE = (
+    "; max_rank: 1 misses the 1 of rank 2 or more, such as the scale of a LayerNorm over (C, H, W)"
+)
+
+
+@pytest.mark.parametrize(
+    ("record", "hint"),
+    [
+        (ParamRecord("ln.gamma", (4,), ("LayerNorm", "Cell")), _CELL_TYPES_FIX),
+        (
+            ParamRecord("ln.gamma", (4, 3, 3), ("LayerNorm", "Cell")),
+            _CELL_TYPES_FIX + _HIGH_RANK_NOTE,
+        ),
+        (ParamRecord("blocks.0.norm.gamma", (4,)), _NO_OWNER_TYPES_FIX),
+        (ParamRecord("blocks.0.norm.gamma", (4, 3, 3)), _NO_OWNER_TYPES_FIX + _HIGH_RANK_NOTE),
+    ],
+)
+def test_decayed_norm_hint_fits_case(record: ParamRecord, hint: str) -> None:
+    plan = _plan("rules:\n  - {pattern: '.*', layer: head}\n", [record])
+
+    assert _only(plan, "decayed-norm").hint == hint
 
 
 @pytest.mark.parametrize(

@@ -222,7 +222,7 @@ HOSTILE_FILES: list[tuple[str, str, str | bytes, str, int | None]] = [
         "expression-code",
         "h.yaml",
         HEADER + "rules: [{pattern: a, layer: \"__import__('os').system('x')\"}]\n",
-        'layer expression is invalid: unexpected character "\'" at position 12',
+        "layer expression is invalid: unexpected character '''' at position 12",
         5,
     ),
     (

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from grouprules import Problem, RuleFileError, load_rules, loads_rules
+from grouprules.documents import toml_positions
 from grouprules.errors import ArgumentError
 from grouprules.loading import MAX_FILE_BYTES
 
@@ -135,7 +136,7 @@ def test_schema_version_wrong_type(version: str) -> None:
     assert problem.expected == "schema_version: 1"
 
 
-@pytest.mark.parametrize(("text", "value"), [("- a\n- b\n", "['a', 'b']"), ("", "None")])
+@pytest.mark.parametrize(("text", "value"), [("- a\n- b\n", "['a', 'b']"), ("", "null")])
 def test_document_not_mapping(text: str, value: str) -> None:
     problem = _only(text)
 
@@ -152,7 +153,7 @@ def test_pattern_compile_error_located() -> None:
 
     assert problem.format() == (
         "r.yaml:6:15: rules[0].pattern: pattern does not compile: missing ) at position 12\n"
-        "  value: 'blocks\\\\.(\\\\d+'\n"
+        "  value: 'blocks\\.(\\d+'\n"
         "  expected: a regular expression in the syntax of the `regex` package\n"
         "  Hint: escape literal dots as `\\.` and check brackets and parentheses"
     )
@@ -263,6 +264,18 @@ def test_duplicate_rule_names() -> None:
         "  expected: a name no other rule has\n"
         "  Hint: give each rule its own name; reports and findings refer to rules by name"
     )
+
+
+def test_duplicate_rule_names_quoted_as_yaml() -> None:
+    problem = _only(
+        HEADER + "rules:\n"
+        "  - {name: 'it''s a\\b', pattern: 'a', layer: 0}\n"
+        "  - {name: 'it''s a\\b', pattern: 'b', layer: 1}\n"
+    )
+
+    assert problem.message == "rule name 'it''s a\\b' is already used by rules[0]"
+    assert problem.value == "'it''s a\\b'"
+    assert problem.raw_value == "it's a\\b"
 
 
 def test_reserved_capture_name() -> None:
@@ -386,6 +399,35 @@ def test_toml_unknown_key_located() -> None:
     assert [problem.location for problem in problems] == ["r.toml:10:1", "r.toml:11:1"]
     assert problems[1].trail == "rules[1].patern"
     assert problems[1].hint == "did you mean 'pattern'?"
+
+
+def test_toml_missing_top_level_key_located() -> None:
+    text = '# tiny rules\nschema_version = 1\nname = "t"\nlayer_decay = 0.5\n'
+    yaml_text = "# tiny rules\nschema_version: 1\nname: t\nlayer_decay: 0.5\n"
+    text += '\n[[rules]]\npattern = "a"\nlayer = 0\n'
+    yaml_text += "rules:\n  - {pattern: a, layer: 0}\n"
+
+    problem = _only(text, "r.toml")
+
+    assert problem.format() == (
+        "r.toml:2:1: num_layers: required key 'num_layers' is missing\n"
+        "  Hint: add the key `num_layers` to this mapping"
+    )
+    assert _only(yaml_text).location == "r.yaml:2:1"
+
+
+def test_toml_missing_key_in_table_located() -> None:
+    problem = _only(TOML_HEADER + '\n[[rules]]\npattern = "a"\n', "r.toml")
+
+    assert problem.location == "r.toml:6:1"
+    assert problem.trail == "rules[0].layer"
+
+
+def test_toml_missing_keys_at_first_line() -> None:
+    problems = _problems("schema_version = 1\n", "r.toml")
+
+    assert [problem.location for problem in problems] == ["r.toml:1:1"] * 4
+    assert toml_positions("# only a comment\n") == ({"": (1, 1)}, [])
 
 
 def test_toml_inline_table_falls_back() -> None:

@@ -166,7 +166,8 @@ def test_optional_capture_missing() -> None:
         rule.layer_id(match, rules.num_layers)
 
     assert caught.value.reason == (
-        "capture 'i' is None for parameter 'b.weight', not an integer of at most 9 digits"
+        "capture 'i' is unset (its group did not take part in the match) for parameter "
+        "'b.weight', not an integer of at most 9 digits"
     )
 
 
@@ -179,7 +180,7 @@ def test_expression_divides_by_zero() -> None:
 
     assert str(caught.value) == (
         "m.yaml:6:37: rules[0].layer (rules[0]): '3 // i' divides by zero for parameter 'b0' "
-        "(captures {'num_layers': 3, 'head': 4, 'i': 0})\n"
+        "(captures {num_layers: 3, head: 4, i: 0})\n"
         "  Hint: guard the divisor, for example with max(1, ...)"
     )
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from grouprules import ParamRecord, Plan, loads_rules, make_plan
+from grouprules import ArgumentError, ParamRecord, Plan, loads_rules, make_plan
 
 _RULES = """
 schema_version: 1
@@ -78,6 +78,45 @@ def test_summary_with_base_lr(plan: Plan) -> None:
 def test_summary_without_base_lr(plan: Plan) -> None:
     assert plan.summary().splitlines()[1] == (
         "lr factor from 0.125 (layer 0) to 2 (layer 3) of the base lr"
+    )
+
+
+def test_summary_accepts_numpy_scalar(plan: Plan) -> None:
+    import numpy as np
+
+    assert plan.summary(np.float32(0.001)) == plan.summary(0.001)
+    assert plan.summary(np.int64(1)).splitlines()[1] == (
+        "base lr 1; smallest group lr 0.125 (layer 0); largest 2 (layer 3)"
+    )
+
+
+_SUMMARY_HINT = (
+    "  Hint: for a learning-rate schedule, pass its value at one step as a float, or call "
+    "summary() without it to report lr factors; after build_groups(), "
+    "OptimizerGroups.lr_at(name, step) from grouprules.mindspore returns a group's lr at a step."
+)
+
+
+def test_summary_rejects_schedule(plan: Plan) -> None:
+    from mindspore import nn
+
+    schedule = nn.PolynomialDecayLR(0.1, 0.01, decay_steps=10, power=1.0)
+
+    with pytest.raises(ArgumentError) as caught:
+        plan.summary(schedule)  # type: ignore[arg-type]
+
+    assert str(caught.value) == (
+        "Plan.summary() takes the base lr as a number, not a PolynomialDecayLR.\n" + _SUMMARY_HINT
+    )
+
+
+@pytest.mark.parametrize(("value", "kind"), [(True, "bool"), ("1e-3", "str"), (1j, "complex")])
+def test_summary_rejects_non_number(plan: Plan, value: object, kind: str) -> None:
+    with pytest.raises(ArgumentError) as caught:
+        plan.summary(value)  # type: ignore[arg-type]
+
+    assert str(caught.value).splitlines()[0] == (
+        f"Plan.summary() takes the base lr as a number, not a {kind}."
     )
 
 

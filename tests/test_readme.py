@@ -84,9 +84,7 @@ def test_explain_fixture_matches_official_recipe(capsys):
         assert item["lr_scale"] == pytest.approx(0.8 ** (13 - layer_id), rel=1e-12)
         expected_decay = 1e-5 if official_convnext_decay(item["name"]) else 0.0
         assert item["weight_decay"] == expected_decay, item["name"]
-        assert item["group"] == (
-            f"layer_{layer_id}_{'decay' if expected_decay else 'no_decay'}"
-        )
+        assert item["group"] == (f"layer_{layer_id}_{'decay' if expected_decay else 'no_decay'}")
 
 
 def test_explain_live_model_equals_fixture(capsys, monkeypatch):

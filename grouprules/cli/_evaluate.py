@@ -6,35 +6,62 @@ import argparse
 import math
 from collections.abc import Sequence
 
+from .._quoting import quoted
 from ..engine import make_plan
 from ..loading import load_rules
 from ..matching import RuleSet
 from ..plan import Plan
 from ..records import ParamRecord
 
-__all__ = ["add_decay_arguments", "add_format_argument", "evaluate", "layer_decay", "weight_decay"]
+__all__ = [
+    "PACK_NAMES_HELP",
+    "RULES_HELP",
+    "add_decay_arguments",
+    "add_format_argument",
+    "evaluate",
+    "plan_with_options",
+    "layer_decay",
+    "learning_rate",
+    "weight_decay",
+]
+
+
+#: Help text that ends each rule file argument's help, since every command also reads packs.
+PACK_NAMES_HELP = "or the name of a bundled pack (see `grouprules list-rules`)"
+#: Help text of a ``RULES`` argument.
+RULES_HELP = f"rule file (.yaml, .yml or .toml), {PACK_NAMES_HELP}"
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{quoted(text)} is not a number") from None
 
 
 def layer_decay(text: str) -> float:
     """Read a ``--layer-decay`` value: a number in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is outside (0, 1]")
     return value
 
 
-def weight_decay(text: str) -> float:
-    """Read a ``--weight-decay`` value: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+def _finite_non_negative(text: str) -> float:
+    value = _number(text)
     if not math.isfinite(value) or value < 0.0:
         raise argparse.ArgumentTypeError(f"{text} is not a finite number >= 0")
     return value
+
+
+def weight_decay(text: str) -> float:
+    """Read a ``--weight-decay`` value: a finite number >= 0."""
+    return _finite_non_negative(text)
+
+
+def learning_rate(text: str) -> float:
+    """Read a ``--lr`` value: a finite number >= 0, as MindSpore optimizers accept."""
+    return _finite_non_negative(text)
 
 
 def add_decay_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,11 +113,19 @@ def evaluate(
         GroupRulesError: The rule file is invalid or the grouping fails.
     """
     rules = load_rules(rules_path)
-    plan = make_plan(
+    return rules, plan_with_options(rules, records, args)
+
+
+def plan_with_options(rules: RuleSet, records: list[ParamRecord], args: argparse.Namespace) -> Plan:
+    """Make the plan with the command's ``--layer-decay``, ``--weight-decay`` and ``--no-expect``.
+
+    Raises:
+        GroupRulesError: The grouping fails or misses the expect block.
+    """
+    return make_plan(
         rules,
         records,
         layer_decay=args.layer_decay,
         weight_decay=args.weight_decay,
         check_expect=not args.no_expect,
     )
-    return rules, plan

@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from .._quoting import quoted
 from ..dump import read_dump
 from ..errors import GroupRulesError
 from ..records import ParamRecord
@@ -56,7 +57,7 @@ def _parse_call_arguments(text: str, spec: str) -> tuple[list[Any], dict[str, An
         kwargs = {str(kw.arg): ast.literal_eval(kw.value) for kw in call.keywords}
     except (SyntaxError, ValueError, AssertionError):
         raise InputError(
-            f"--model {spec}: cannot read the factory arguments {text!r}\n"
+            f"--model {spec}: cannot read the factory arguments {quoted(text)}\n"
             "  expected: comma-separated Python literals or key=literal pairs, such as "
             "num_classes=10,image_size=32"
         ) from None
@@ -72,7 +73,7 @@ def load_network(spec: str) -> Any:
     parts = spec.split(":", 2)
     if len(parts) < 2 or not parts[0] or not parts[1]:
         raise InputError(
-            f"--model {spec!r} is not MODULE:FACTORY[:ARGS]\n"
+            f"--model {quoted(spec)} is not MODULE:FACTORY[:ARGS]\n"
             "  Hint: for example --model examples.convnext:convnext_base"
         )
     module_name, factory_name = parts[0], parts[1]
@@ -84,16 +85,16 @@ def load_network(spec: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise InputError(
-            f"--model {spec}: cannot import {module_name!r}: {exc}\n"
+            f"--model {spec}: cannot import {quoted(module_name)}: {exc}\n"
             "  Hint: run from the folder that contains the module, or install its package."
         ) from None
     except Exception as exc:  # user code may raise anything while importing
         raise InputError(
-            f"--model {spec}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+            f"--model {spec}: importing {quoted(module_name)} failed: {type(exc).__name__}: {exc}"
         ) from exc
     factory = getattr(module, factory_name, None)
     if not callable(factory):
-        raise InputError(f"--model {spec}: {module_name} has no callable {factory_name!r}")
+        raise InputError(f"--model {spec}: {module_name} has no callable {quoted(factory_name)}")
     try:
         return factory(*args, **kwargs)
     except Exception as exc:  # user code may raise anything

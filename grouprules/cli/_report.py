@@ -8,7 +8,7 @@ terminal table, JSON and GitHub workflow annotations.
 
 from __future__ import annotations
 
-import ast
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import regex
 
 from .._pattern_analysis import glob_translation
+from .._quoting import MAX_VALUE_CHARS, format_value, quoted
 from ..errors import (
     MAX_LISTED_NAMES,
     ExpectationError,
@@ -26,7 +27,6 @@ from ..errors import (
     UnmatchedParametersError,
 )
 from ..findings import Finding
-from ..lint import quoted
 from ..matching import RuleSet
 
 __all__ = [
@@ -55,10 +55,11 @@ class Diagnostic:
         line: 1-based line in ``file``, if known.
         column: 1-based column in ``file``, if known.
         trail: Key trail in the rule file, such as ``rules[3].pattern``.
-        value: The offending value as written, if any.
+        value: The offending value as YAML text, strings quoted as ``'blocks\\.'``, if any.
         expected: What a valid value looks like.
         hint: How to fix it.
         names: Parameter names involved.
+        raw_value: The offending value as read from the rule file; JSON output shows it.
     """
 
     severity: str
@@ -72,6 +73,7 @@ class Diagnostic:
     expected: str | None = None
     hint: str | None = None
     names: tuple[str, ...] = ()
+    raw_value: Any = None
 
     @property
     def location(self) -> str:
@@ -119,21 +121,40 @@ class Diagnostic:
             "line": self.line,
             "column": self.column,
             "trail": self.trail,
-            "value": self.value,
+            "value": None if self.value is None else _json_value(self.raw_value),
             "expected": self.expected,
             "hint": self.hint,
             "names": list(self.names),
         }
 
 
+def _json_value(value: Any) -> Any:
+    """Return ``value`` as JSON data.
+
+    A date or a non-finite number, which JSON cannot hold, becomes its YAML text
+    (``.inf``). So does a list or mapping whose YAML text is longer than
+    :data:`MAX_VALUE_CHARS`, because aliases can expand a small rule file into
+    a very large value.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, (list, tuple, dict)):
+        text = format_value(value, MAX_VALUE_CHARS + 1)
+        if len(text) > MAX_VALUE_CHARS:
+            return format_value(value)
+        if isinstance(value, dict):
+            return {str(key): _json_value(item) for key, item in value.items()}
+        return [_json_value(item) for item in value]
+    return format_value(value)
+
+
 def _glob_value(problem: Problem) -> str | None:
-    if problem.value is None or not _GLOB_TRAIL.match(problem.trail):
+    written = problem.raw_value
+    if problem.value is None or not isinstance(written, str):
         return None
-    try:
-        written = ast.literal_eval(problem.value)
-    except (ValueError, SyntaxError):
-        return None
-    if not isinstance(written, str):
+    if not _GLOB_TRAIL.match(problem.trail):
         return None
     return glob_translation(written, search=problem.trail.startswith("no_weight_decay"))
 
@@ -156,6 +177,7 @@ def from_problem(problem: Problem) -> Diagnostic:
         problem.value,
         problem.expected,
         problem.hint,
+        raw_value=problem.raw_value,
     )
     translation = _glob_value(problem)
     if translation is not None:

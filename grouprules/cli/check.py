@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..engine import make_plan
 from ..errors import GroupRulesError, RuleFileError
 from ..loading import load_rules
 from ..lockfile import Lock, LockFileError, compare_locks, lock_from_plan, read_lock
 from ..matching import RuleSet
 from ._changes import diff_annotations, render_diff
-from ._evaluate import add_decay_arguments, add_format_argument
+from ._evaluate import (
+    RULES_HELP,
+    add_decay_arguments,
+    add_format_argument,
+    plan_with_options,
+)
 from ._inputs import add_input_arguments, read_records
 from ._report import Diagnostic, from_error, from_problem, render_github
 
@@ -37,7 +41,7 @@ def add_parser(subparsers: Any) -> None:
         epilog="Exit codes: 0 the grouping matches the lock file, 1 it differs or the rule "
         "file, the input or the lock file has a problem, 2 usage error.",
     )
-    parser.add_argument("rules", metavar="RULES", help="rule file (.yaml, .yml or .toml)")
+    parser.add_argument("rules", metavar="RULES", help=RULES_HELP)
     add_input_arguments(parser)
     parser.add_argument(
         "--lock", required=True, metavar="FILE", help="lock file written by `grouprules lock`"
@@ -67,13 +71,7 @@ def _current(args: argparse.Namespace) -> tuple[Lock | None, list[Diagnostic]]:
     try:
         rules = load_rules(args.rules)
         records = read_records(args)
-        plan = make_plan(
-            rules,
-            records,
-            layer_decay=args.layer_decay,
-            weight_decay=args.weight_decay,
-            check_expect=not args.no_expect,
-        )
+        plan = plan_with_options(rules, records, args)
     except RuleFileError as exc:
         return None, [from_problem(problem) for problem in exc.problems]
     except GroupRulesError as exc:
@@ -82,8 +80,13 @@ def _current(args: argparse.Namespace) -> tuple[Lock | None, list[Diagnostic]]:
 
 
 def _report_errors(diagnostics: list[Diagnostic], args: argparse.Namespace) -> None:
+    verdict = (
+        f"grouprules check: failed with {len(diagnostics)} error(s) before comparing the "
+        f"grouping with {args.lock}"
+    )
     if args.format == "github":
         print(render_github(diagnostics))
+        print(verdict)
     elif args.format == "json":
         document = {
             "format_version": JSON_FORMAT_VERSION,
@@ -98,6 +101,7 @@ def _report_errors(diagnostics: list[Diagnostic], args: argparse.Namespace) -> N
     else:
         for item in diagnostics:
             print(item.format(), file=sys.stderr)
+        print(f"\n{verdict}", file=sys.stderr)
 
 
 def main(args: argparse.Namespace) -> int:

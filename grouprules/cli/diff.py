@@ -11,7 +11,7 @@ from .. import __version__
 from ..errors import GroupRulesError
 from ..lockfile import compare_locks, lock_from_plan
 from ._changes import render_diff
-from ._evaluate import add_decay_arguments, add_format_argument, evaluate
+from ._evaluate import PACK_NAMES_HELP, add_decay_arguments, add_format_argument, evaluate
 from ._inputs import add_input_arguments, read_records
 
 __all__ = ["JSON_FORMAT_VERSION", "add_parser", "main"]
@@ -30,8 +30,12 @@ def add_parser(subparsers: Any) -> None:
         epilog="Exit codes: 0 the groupings are the same, 1 they differ or a rule file or "
         "the input has a problem, 2 usage error.",
     )
-    parser.add_argument("old", metavar="OLD", help="the rule file to compare from")
-    parser.add_argument("new", metavar="NEW", help="the rule file to compare to")
+    parser.add_argument(
+        "old", metavar="OLD", help=f"the rule file to compare from, {PACK_NAMES_HELP}"
+    )
+    parser.add_argument(
+        "new", metavar="NEW", help=f"the rule file to compare to, {PACK_NAMES_HELP}"
+    )
     add_input_arguments(parser)
     add_decay_arguments(parser)
     add_format_argument(parser, ("table", "json"))

@@ -7,13 +7,12 @@ import json
 import sys
 from typing import Any
 
-from ..engine import make_plan
+from .._quoting import quoted
 from ..errors import GroupRulesError
-from ..lint import quoted
 from ..loading import load_rules
 from ..matching import RuleSet, describe_anchoring
 from ..plan import Plan
-from ._evaluate import add_decay_arguments
+from ._evaluate import RULES_HELP, add_decay_arguments, learning_rate, plan_with_options
 from ._inputs import add_input_arguments, read_records
 from ._plot import PlotError, plot_plan
 from ._table import render_table
@@ -40,14 +39,15 @@ def add_parser(subparsers: Any) -> None:
         epilog="Exit codes: 0 the plan was made (warnings go to stderr), 1 the rule file, the "
         "input or the grouping has a problem, or the plot cannot be drawn, 2 usage error.",
     )
-    parser.add_argument("rules", metavar="RULES", help="rule file (.yaml, .yml or .toml)")
+    parser.add_argument("rules", metavar="RULES", help=RULES_HELP)
     add_input_arguments(parser)
     add_decay_arguments(parser)
     parser.add_argument(
         "--lr",
-        type=float,
+        type=learning_rate,
         metavar="Z",
-        help="base learning rate; adds each group's lr (base x lr_scale x lr_mult) to the output",
+        help="base learning rate, a finite number >= 0; adds each group's lr "
+        "(base x lr_scale x lr_mult) to the output",
     )
     parser.add_argument(
         "--format",
@@ -188,13 +188,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         rules = load_rules(args.rules)
         records = read_records(args)
-        plan = make_plan(
-            rules,
-            records,
-            layer_decay=args.layer_decay,
-            weight_decay=args.weight_decay,
-            check_expect=not args.no_expect,
-        )
+        plan = plan_with_options(rules, records, args)
     except GroupRulesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from .._quoting import quoted
 from ..errors import GroupRulesError
 from ..loading import load_rules
 from ..packs import list_packs, rules_path
@@ -45,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             spec = load_rules(path).spec
         except GroupRulesError as exc:
-            print(f"error: bundled rule pack {name!r} is invalid: {exc}", file=sys.stderr)
+            print(f"error: bundled rule pack {quoted(name)} is invalid: {exc}", file=sys.stderr)
             failed = True
             continue
         entries.append(

@@ -9,7 +9,7 @@ from typing import Any
 from .. import __version__
 from ..errors import GroupRulesError
 from ..lockfile import dumps_lock, lock_from_plan, write_lock
-from ._evaluate import add_decay_arguments, evaluate
+from ._evaluate import RULES_HELP, add_decay_arguments, evaluate
 from ._inputs import add_input_arguments, read_records
 
 __all__ = ["add_parser", "main"]
@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
         epilog="Exit codes: 0 written, 1 the rule file, the input or the grouping has a "
         "problem, 2 usage error.",
     )
-    parser.add_argument("rules", metavar="RULES", help="rule file (.yaml, .yml or .toml)")
+    parser.add_argument("rules", metavar="RULES", help=RULES_HELP)
     add_input_arguments(parser)
     add_decay_arguments(parser)
     parser.add_argument(

@@ -41,7 +41,11 @@ def add_parser(subparsers: Any) -> None:
         "--strict) or the input cannot be read, 2 usage error.",
     )
     parser.add_argument(
-        "files", nargs="+", metavar="FILE", help="rule files (.yaml, .yml or .toml) to check"
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="rule files (.yaml, .yml or .toml) to check, or names of bundled packs (see "
+        "`grouprules list-rules`)",
     )
     add_input_arguments(parser, required=False)
     add_decay_arguments(parser)
@@ -114,6 +118,7 @@ def _counts(reports: list[_FileReport], general: list[Diagnostic]) -> dict[str, 
         "failed": sum(1 for report in reports if report.errors),
         "errors": sum(report.errors for report in reports) + len(general),
         "warnings": sum(report.warnings for report in reports),
+        "input_errors": len(general),
     }
 
 
@@ -121,8 +126,10 @@ def _summary(counts: dict[str, int]) -> str:
     head = f"{counts['files']} file(s) checked"
     if not counts["errors"] and not counts["warnings"]:
         return f"{head}: no problems"
+    # An unreadable input fails the run without failing a file, so it is named here.
+    unreadable = ", and the network input could not be read" if counts["input_errors"] else ""
     return (
-        f"{head}, {counts['failed']} failed: {counts['errors']} error(s), "
+        f"{head}, {counts['failed']} failed{unreadable}: {counts['errors']} error(s), "
         f"{counts['warnings']} warning(s)"
     )
 
