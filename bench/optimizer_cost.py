@@ -2,7 +2,7 @@
 
 Each variant runs in a fresh process on the example ConvNeXt-T or ConvNeXt-B
 (examples/convnext.py). The process builds the network and the variant's
-optimizer, an ``nn.AdamWeightDecay`` unless said otherwise, and calls the
+optimizer (``nn.AdamWeightDecay`` unless the variant names another) and calls the
 optimizer with fixed synthetic gradients. That isolates the optimizer's cost
 from the forward and backward pass. Every process reports:
 

@@ -25,7 +25,7 @@ which only matches and numbers the layers.
 timm needs torch. Where timm is not importable in this interpreter, pass
 ``--timm-python`` with an interpreter that has it (a separate virtualenv, so that
 timm never becomes a grouprules dependency); without one the script reports
-grouprules alone and says that timm is absent.
+grouprules alone and reports that timm is absent.
 
 Run from the repository root:
 

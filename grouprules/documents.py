@@ -117,7 +117,7 @@ class _BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]
                         self.file,
                         self.peek_event().start_mark,
                         "",
-                        f"the file holds more than {MAX_VALUES} values",
+                        f"the file contains more than {MAX_VALUES} values",
                         "most of the entries; rule files need a few hundred",
                     )
                 )
@@ -466,7 +466,7 @@ def _count_values(data: Any, file: str) -> list[Problem]:
             message = f"nesting is deeper than {MAX_DEPTH} levels"
             return [Problem(message, file, expected=_TOO_BIG, hint="write a flatter file")]
         if count > MAX_VALUES:
-            message = f"the file holds more than {MAX_VALUES} values"
+            message = f"the file contains more than {MAX_VALUES} values"
             return [Problem(message, file, expected=_TOO_BIG, hint="write a smaller file")]
         if isinstance(value, dict):
             stack.extend((child, depth + 1) for child in value.values())

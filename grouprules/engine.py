@@ -67,9 +67,9 @@ def _split_records(
             )
         seen_names.add(record.name)
         if record.identity is not None:
-            kept = first_name.setdefault(record.identity, record.name)
-            if kept != record.name:
-                shared.append(Skipped(record.name, "shared", shared_with=kept))
+            grouped_name = first_name.setdefault(record.identity, record.name)
+            if grouped_name != record.name:
+                shared.append(Skipped(record.name, "shared", shared_with=grouped_name))
                 continue
         (trainable if record.trainable else frozen).append(record)
     return trainable, frozen, shared
@@ -100,10 +100,10 @@ def _check_expect(rules: RuleSet, plan: Plan) -> None:
     }
     failures = []
     for key, value in actual.items():
-        wanted = getattr(expect, key)
-        if wanted is not None and wanted != value:
+        expected = getattr(expect, key)
+        if expected is not None and expected != value:
             failures.append(
-                f"expect.{key} is {wanted} ({rules.locate(f'expect.{key}')}), "
+                f"expect.{key} is {expected} ({rules.locate(f'expect.{key}')}), "
                 f"but the plan has {value}"
             )
     if failures:

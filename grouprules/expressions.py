@@ -26,11 +26,11 @@ from ._quoting import quoted
 
 __all__ = ["ExpressionSyntaxError", "LayerExpression", "parse_layer_expression"]
 
-#: Longest expression accepted, in characters.
+#: Maximum length of an expression, in characters.
 MAX_EXPRESSION_LENGTH = 256
-#: Deepest nesting of parentheses and unary minus accepted.
+#: Maximum nesting depth of parentheses, calls and unary minus.
 MAX_EXPRESSION_DEPTH = 32
-#: Longest integer literal accepted, in digits.
+#: Maximum length of an integer literal, in digits.
 MAX_LITERAL_DIGITS = 9
 
 _FUNCTIONS = ("min", "max")

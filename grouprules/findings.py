@@ -274,11 +274,11 @@ def check_plan(
     findings = _layer_findings(rules, {item.layer_id for item in assignments}, skipped)
     for rule, count, frozen in zip(rules.rules, rule_matches, frozen_matches, strict=False):
         if count == 0:
-            what = "only frozen parameters" if frozen else "no parameter"
+            placed = "only frozen parameters" if frozen else "no parameter"
             findings.append(
                 Finding(
                     "unused-rule",
-                    f"rule {rule.label} ({quoted(rule.pattern)}) places {what}",
+                    f"rule {rule.label} ({quoted(rule.pattern)}) places {placed}",
                     rule.trail,
                     rules.locate(f"{rule.trail}.pattern"),
                     "an earlier rule may match first, or the module was renamed",

@@ -2,7 +2,7 @@
 
 Anchoring: a rule's ``pattern`` is matched from the start of the parameter name
 (``regex.match``), so ``head\\.`` matches ``head.dense.weight`` but not
-``backbone.head.weight``; end a pattern with ``$`` to anchor the end as well.
+``backbone.head.weight``. End a pattern with ``$`` to anchor the end as well.
 A ``no_weight_decay.names`` pattern is searched anywhere in the name
 (``regex.search``), so ``\\.bias$`` exempts every bias.
 

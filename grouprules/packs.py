@@ -1,7 +1,7 @@
 """Bundled rule packs: the files in the repository's ``rules/`` folder.
 
-A wheel installs them as the ``grouprules._packs`` package; in a source
-checkout (or an editable install) they are read from ``rules/`` beside the
+A wheel installs them as the ``grouprules._packs`` package. In a source
+checkout or an editable install they are read from ``rules/`` beside the
 package, so a pack is found by name either way.
 """
 

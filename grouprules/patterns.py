@@ -6,7 +6,7 @@ pattern ``(?:a{60000}){60000}`` would need billions of nodes and can exhaust
 memory before any timeout applies. So before a pattern is compiled, its length,
 its group nesting and its *repeat weight* are checked. The repeat weight counts
 each literal, escape, class or group once, multiplied by the upper bound of
-every counted repeat (``{m}``, ``{m,n}``, ``{m,}``) around it; ``*``, ``+`` and
+every counted repeat (``{m}``, ``{m,n}``, ``{m,}``) around it. ``*``, ``+`` and
 ``?`` do not multiply, because the engine does not unroll them. The estimate
 is conservative: it also counts characters inside comments.
 

@@ -33,7 +33,7 @@ def _real_number(base_lr: Any) -> float | None:
 
 @dataclass(frozen=True)
 class Assignment:
-    """Where one trainable parameter goes.
+    """The placement of one trainable parameter: its layer, lr and weight decay.
 
     Attributes:
         name: The parameter name.

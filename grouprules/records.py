@@ -1,4 +1,4 @@
-"""Parameter records: what the engine knows about one parameter."""
+"""Parameter records: the framework-free description of one parameter that the engine reads."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class ParamRecord:
     Attributes:
         name: The parameter's full name, such as ``backbone.block1.0.gamma``.
         shape: The parameter's shape.
-        owner_types: Class names of the cell that directly holds the parameter,
+        owner_types: Class names of the cell that owns the parameter directly,
             most derived first and through its whole class hierarchy, such as
             ``("LlamaRMSNorm", "Cell")``. Empty when unknown (a dump or a checkpoint).
         trainable: ``False`` for a frozen parameter (``requires_grad=False``).

@@ -162,7 +162,7 @@ class Rule(_Strict):
 
 
 class NoWeightDecay(_Strict):
-    """Which parameters get ``weight_decay = 0``.
+    """The no-decay policy: the tests that give a parameter ``weight_decay = 0``.
 
     A parameter is exempt from weight decay when any one of the three tests holds.
     A rule's own ``weight_decay`` flag overrides all three.

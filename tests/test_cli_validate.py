@@ -286,6 +286,7 @@ def test_github_escapes_percent_and_names(folder: Path, capsys: pytest.CaptureFi
 def test_json_document(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["validate", "--format", "json", "evaluated.yaml", "--params", "net.txt"])
     document = json.loads(capsys.readouterr().out)
+
     assert code == 1
     assert document["format_version"] == 1
     assert document["command"] == "validate"
@@ -300,6 +301,7 @@ def test_json_document(folder: Path, capsys: pytest.CaptureFixture[str]) -> None
         "input_errors": 0,
     }
     assert document["diagnostics"] == []
+
     (report,) = document["files"]
     assert (report["path"], report["ok"], report["errors"], report["warnings"]) == (
         "evaluated.yaml",
@@ -307,6 +309,7 @@ def test_json_document(folder: Path, capsys: pytest.CaptureFixture[str]) -> None
         1,
         5,
     )
+
     assert report["diagnostics"][-1] == {
         "severity": "error",
         "code": "expect-failed",

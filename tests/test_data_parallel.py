@@ -2,7 +2,7 @@
 
 msrun starts tests/parallel_worker.py twice on this machine, talking over
 127.0.0.1 only. Each rank trains the same network on different batches and saves
-its parameters and local gradients; this test checks that the ranks stay
+its parameters and local gradients. The test checks that the ranks stay
 identical and that every parameter moves by its group lr times the mean of the
 two ranks' gradients.
 """

@@ -129,7 +129,7 @@ HOSTILE_FILES: list[tuple[str, str, str | bytes, str, int | None]] = [
         "many-values",
         "h.yaml",
         HEADER + "references: [" + "a, " * 60_000 + "a]\n" + RULES,
-        "the file holds more than 10000 values",
+        "the file contains more than 10000 values",
         5,
     ),
     (
@@ -171,7 +171,7 @@ HOSTILE_FILES: list[tuple[str, str, str | bytes, str, int | None]] = [
         "many-toml-values",
         "h.toml",
         "schema_version = 1\nreferences = [" + '"a", ' * 20_000 + '"a"]\n',
-        "the file holds more than 10000 values",
+        "the file contains more than 10000 values",
         None,
     ),
     (
